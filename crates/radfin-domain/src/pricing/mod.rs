@@ -1,0 +1,357 @@
+//! The pricing engine: a period's reports in, both sides of every report out.
+//!
+//! COGS is per report. Revenue is per client and period (tiers, retainers and minimums need the
+//! whole month), then spread back over the client's reports so per-report revenue sums exactly to
+//! the invoice's taxable value. A report that cannot be priced yet is held with its reason and
+//! takes no part in any sum until it can.
+
+mod cogs;
+mod revenue;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+pub use cogs::{CogsQuote, price_cogs};
+pub use revenue::{ClientInvoiceDraft, InvoiceLine, InvoiceLineKind};
+
+use crate::catalog::Catalog;
+use crate::ids::{ClientId, ProviderId, ReportId};
+use crate::money::{Currency, Money};
+use crate::party::{Grade, ProviderProfile};
+use crate::period::{BusinessCalendar, Period};
+use crate::report::{Modality, ReportEvent, ReportStatus};
+use crate::rules::{ClientRules, Contract, ProviderRules, RuleVersion};
+use revenue::{Study, price_client_period};
+
+/// The frame of one pricing pass: which period, in which time zone, seeing which rules.
+#[derive(Clone, Copy, Debug)]
+pub struct PricingRun {
+    pub calendar: BusinessCalendar,
+    pub period: Period,
+    /// Rule versions recorded after this instant are invisible to the run (spec §4).
+    pub rules_as_of: DateTime<Utc>,
+}
+
+/// Why a report cannot be priced yet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum HoldReason {
+    /// No client profile is in force on the report's date.
+    UnknownClient,
+    /// No provider profile is in force on the report's date.
+    UnknownProvider,
+    NoProviderRule,
+    NoClientRule,
+    /// The client's rules in force on the report's date have no price for its modality.
+    NoUnitPrice { modality: Modality },
+    /// The client's rules on the report's date bill in another currency than the contract
+    /// in force at the end of the period.
+    CurrencyChanged { report_rules: Currency, contract: Currency },
+}
+
+impl HoldReason {
+    /// The held status operators see: `UNKNOWN_PARTY`, `NO_RULE` or `NO_PRICE`.
+    pub fn status(&self) -> &'static str {
+        match self {
+            HoldReason::UnknownClient | HoldReason::UnknownProvider => "UNKNOWN_PARTY",
+            HoldReason::NoProviderRule | HoldReason::NoClientRule => "NO_RULE",
+            HoldReason::NoUnitPrice { .. } | HoldReason::CurrencyChanged { .. } => "NO_PRICE",
+        }
+    }
+}
+
+impl fmt::Display for HoldReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HoldReason::UnknownClient => f.write_str("no client profile in force on the report's date"),
+            HoldReason::UnknownProvider => f.write_str("no provider profile in force on the report's date"),
+            HoldReason::NoProviderRule => f.write_str("no provider rules in force on the report's date"),
+            HoldReason::NoClientRule => f.write_str("no client rules in force on the report's date"),
+            HoldReason::NoUnitPrice { modality } => write!(f, "the client's rules have no price for {modality}"),
+            HoldReason::CurrencyChanged { report_rules, contract } => {
+                write!(f, "the client's rules on the report's date bill in {report_rules}, the contract in {contract}")
+            }
+        }
+    }
+}
+
+/// Input the engine refuses: the caller handed it something that is not one period's reports.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PricingError {
+    #[error("report {report_id} revision {revision} belongs to period {actual}, not {expected}")]
+    OutsidePeriod { report_id: ReportId, revision: u32, actual: Period, expected: Period },
+    #[error("report {report_id} revision {revision} was given twice with different content")]
+    ConflictingRevision { report_id: ReportId, revision: u32 },
+}
+
+/// Both sides of one report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PricedReport {
+    pub report_id: ReportId,
+    pub revision: u32,
+    pub client_id: ClientId,
+    pub provider_id: ProviderId,
+    pub modality: Modality,
+    /// The provider's grade on the report's date.
+    pub grade: Grade,
+    pub status: ReportStatus,
+    pub finalized_at: DateTime<Utc>,
+    /// The report's date in the business time zone (what rules and FX are chosen by).
+    pub local_date: NaiveDate,
+    /// INR.
+    pub cogs: Decimal,
+    pub cogs_rule_version: Option<u32>,
+    /// In the client's contract currency: the study line plus its share of client-level lines.
+    pub revenue: Money,
+    pub revenue_rule_version: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HeldReport {
+    pub report_id: ReportId,
+    pub revision: u32,
+    pub client_id: ClientId,
+    pub provider_id: ProviderId,
+    pub reason: HoldReason,
+}
+
+/// What a provider earned in the period (before TDS, which the payout statement applies).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProviderPayoutDraft {
+    pub provider_id: ProviderId,
+    pub reports: u32,
+    /// INR.
+    pub gross: Decimal,
+}
+
+/// The result of pricing a period.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PeriodPricing {
+    pub period: Period,
+    pub rules_as_of: DateTime<Utc>,
+    /// Ordered by client, then billing order (`finalized_at`, `report_id`).
+    pub reports: Vec<PricedReport>,
+    /// Ordered by report id.
+    pub held: Vec<HeldReport>,
+    /// Ordered by client id.
+    pub invoices: Vec<ClientInvoiceDraft>,
+    /// Ordered by provider id.
+    pub payouts: Vec<ProviderPayoutDraft>,
+    /// Provider rule versions used, ascending.
+    pub provider_rule_versions: Vec<u32>,
+}
+
+/// A report whose parties and rules are known.
+struct Resolved<'a> {
+    report: &'a ReportEvent,
+    local: NaiveDateTime,
+    provider: &'a ProviderProfile,
+    /// None for a cancelled report, which needs no rules.
+    rules: Option<(&'a RuleVersion<ProviderRules>, &'a RuleVersion<ClientRules>)>,
+}
+
+impl PricingRun {
+    /// Prices every report of the period. The result depends only on the set of reports: their
+    /// order and repeated deliveries change nothing, and of several revisions the highest counts.
+    pub fn price(&self, catalog: &Catalog, reports: &[ReportEvent]) -> Result<PeriodPricing, PricingError> {
+        let current = self.current_revisions(reports)?;
+
+        let mut held = Vec::new();
+        let mut by_client: FxHashMap<&ClientId, Vec<Resolved<'_>>> = FxHashMap::default();
+        for report in current {
+            match self.resolve(catalog, report) {
+                Ok(r) => by_client.entry(&report.client_id).or_default().push(r),
+                Err(reason) => held.push(held_report(report, reason)),
+            }
+        }
+
+        let mut clients: Vec<&ClientId> = catalog.clients_with_rules();
+        clients.extend(by_client.keys().copied().filter(|c| catalog.client_rules(c).is_none()));
+        clients.sort();
+
+        let mut priced = Vec::with_capacity(reports.len());
+        let mut invoices = Vec::new();
+        for client_id in clients {
+            let resolved = by_client.remove(client_id).unwrap_or_default();
+            self.price_client(catalog, client_id, resolved, &mut priced, &mut invoices, &mut held);
+        }
+        held.sort_by(|a, b| a.report_id.cmp(&b.report_id));
+
+        Ok(PeriodPricing {
+            period: self.period,
+            rules_as_of: self.rules_as_of,
+            payouts: payouts(&priced),
+            provider_rule_versions: versions(priced.iter().filter_map(|p| p.cogs_rule_version)),
+            reports: priced,
+            held,
+            invoices,
+        })
+    }
+
+    /// The highest revision of each report, after checking every event is of this period.
+    fn current_revisions<'a>(&self, reports: &'a [ReportEvent]) -> Result<Vec<&'a ReportEvent>, PricingError> {
+        let mut current: FxHashMap<&str, &ReportEvent> = FxHashMap::default();
+        current.reserve(reports.len());
+        for r in reports {
+            let actual = self.calendar.period_of(r.finalized_at);
+            if actual != self.period {
+                return Err(PricingError::OutsidePeriod {
+                    report_id: r.report_id.clone(),
+                    revision: r.revision,
+                    actual,
+                    expected: self.period,
+                });
+            }
+            let slot = current.entry(r.report_id.as_str()).or_insert(r);
+            if r.revision > slot.revision {
+                *slot = r;
+            } else if r.revision == slot.revision && *slot != r {
+                return Err(PricingError::ConflictingRevision { report_id: r.report_id.clone(), revision: r.revision });
+            }
+        }
+        Ok(current.into_values().collect())
+    }
+
+    fn resolve<'a>(&self, catalog: &'a Catalog, report: &'a ReportEvent) -> Result<Resolved<'a>, HoldReason> {
+        let local = self.calendar.local(report.finalized_at);
+        let date = local.date();
+        if catalog.client(&report.client_id).and_then(|v| v.in_force(date)).is_none() {
+            return Err(HoldReason::UnknownClient);
+        }
+        let provider =
+            catalog.provider(&report.provider_id).and_then(|v| v.in_force(date)).ok_or(HoldReason::UnknownProvider)?;
+        if report.status == ReportStatus::Cancelled {
+            return Ok(Resolved { report, local, provider, rules: None });
+        }
+        let provider_rules =
+            catalog.provider_rules().select(date, self.rules_as_of).ok_or(HoldReason::NoProviderRule)?;
+        let client_rules = catalog
+            .client_rules(&report.client_id)
+            .and_then(|h| h.select(date, self.rules_as_of))
+            .ok_or(HoldReason::NoClientRule)?;
+        if client_rules.rules.prices(report.modality).is_none() {
+            return Err(HoldReason::NoUnitPrice { modality: report.modality });
+        }
+        Ok(Resolved { report, local, provider, rules: Some((provider_rules, client_rules)) })
+    }
+
+    /// Prices one client's period: COGS of each report, then the invoice over its billable ones.
+    fn price_client(
+        &self,
+        catalog: &Catalog,
+        client_id: &ClientId,
+        mut resolved: Vec<Resolved<'_>>,
+        priced: &mut Vec<PricedReport>,
+        invoices: &mut Vec<ClientInvoiceDraft>,
+        held: &mut Vec<HeldReport>,
+    ) {
+        let contract = catalog.client_rules(client_id).and_then(|h| h.select(self.period.last_day(), self.rules_as_of));
+        let in_force_at_end = catalog.client(client_id).and_then(|v| v.in_force(self.period.last_day()));
+        let Some(contract) = contract else {
+            // No rules by the end of the period: final reports were held already, cancelled
+            // ones (which need no rules) have no contract currency to be stated in.
+            held.extend(resolved.iter().map(|r| held_report(r.report, HoldReason::NoClientRule)));
+            return;
+        };
+        // A report priced by rules in another currency than the contract cannot share its invoice.
+        resolved.retain(|r| match r.rules {
+            Some((_, client_rules)) if client_rules.rules.currency != contract.rules.currency => {
+                let reason = HoldReason::CurrencyChanged {
+                    report_rules: client_rules.rules.currency,
+                    contract: contract.rules.currency,
+                };
+                held.push(held_report(r.report, reason));
+                false
+            }
+            _ => true,
+        });
+        resolved.sort_unstable_by(|a, b| {
+            (a.report.finalized_at, &a.report.report_id).cmp(&(b.report.finalized_at, &b.report.report_id))
+        });
+
+        let studies: Vec<Study<'_>> = resolved
+            .iter()
+            .filter_map(|r| {
+                let (_, client_rules) = r.rules?;
+                Some(Study {
+                    modality: r.report.modality,
+                    body_regions: r.report.body_regions,
+                    priority: r.report.priority,
+                    rules: client_rules,
+                })
+            })
+            .collect();
+        let (draft, study_revenue) = price_client_period(client_id, contract, &studies);
+        let currency = draft.currency;
+        // A contract with a monthly fee or minimum bills even a month without studies.
+        let standing_charge = in_force_at_end.is_some() && !matches!(contract.rules.contract, Contract::PerStudy);
+        if !studies.is_empty() || standing_charge {
+            invoices.push(draft);
+        }
+
+        let mut study_revenue = study_revenue.into_iter();
+        for r in &resolved {
+            let (cogs, cogs_rule_version, revenue, revenue_rule_version) = match r.rules {
+                Some((provider_rules, client_rules)) => {
+                    let (cogs, _) = cogs::cogs_amount(r.report, r.local, r.provider, &provider_rules.rules);
+                    let revenue = study_revenue.next().expect("one revenue per billable study");
+                    (cogs, Some(provider_rules.version), revenue, Some(client_rules.version))
+                }
+                None => (Decimal::ZERO, None, Decimal::ZERO, None),
+            };
+            priced.push(PricedReport {
+                report_id: r.report.report_id.clone(),
+                revision: r.report.revision,
+                client_id: r.report.client_id.clone(),
+                provider_id: r.report.provider_id.clone(),
+                modality: r.report.modality,
+                grade: r.provider.grade,
+                status: r.report.status,
+                finalized_at: r.report.finalized_at,
+                local_date: r.local.date(),
+                cogs,
+                cogs_rule_version,
+                revenue: Money::new(revenue, currency),
+                revenue_rule_version,
+            });
+        }
+    }
+}
+
+fn held_report(report: &ReportEvent, reason: HoldReason) -> HeldReport {
+    HeldReport {
+        report_id: report.report_id.clone(),
+        revision: report.revision,
+        client_id: report.client_id.clone(),
+        provider_id: report.provider_id.clone(),
+        reason,
+    }
+}
+
+fn payouts(priced: &[PricedReport]) -> Vec<ProviderPayoutDraft> {
+    let mut by_provider: BTreeMap<&ProviderId, (u32, Decimal)> = BTreeMap::new();
+    for p in priced.iter().filter(|p| p.status == ReportStatus::Final) {
+        let entry = by_provider.entry(&p.provider_id).or_default();
+        entry.0 += 1;
+        entry.1 += p.cogs;
+    }
+    by_provider
+        .into_iter()
+        .map(|(id, (reports, gross))| ProviderPayoutDraft { provider_id: id.clone(), reports, gross })
+        .collect()
+}
+
+fn versions(it: impl Iterator<Item = u32>) -> Vec<u32> {
+    let mut v: Vec<u32> = it.collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,165 @@
+//! Revenue (spec §4.2): a client's period priced as a whole, because tiers, retainers and
+//! minimums depend on every billable study of the month.
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::allocation::allocate_equally;
+use crate::ids::ClientId;
+use crate::money::Currency;
+use crate::report::{Modality, Priority};
+use crate::rules::{ClientRules, Contract, RuleVersion, TierMode, TierScope};
+use crate::tax::TaxTreatment;
+
+/// What an invoice line bills.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InvoiceLineKind {
+    /// Studies of one modality priced in one tier (1-based) at one unit price.
+    Studies { modality: Modality, tier: u32, unit_price: Decimal },
+    /// Studies covered by the retainer fee, priced at 0.
+    IncludedStudies { modality: Modality },
+    RetainerFee,
+    MinimumShortfall,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InvoiceLine {
+    pub kind: InvoiceLineKind,
+    pub quantity: u32,
+    /// Sum of the line's rounded study amounts (or the fee itself), in the invoice currency.
+    pub amount: Decimal,
+}
+
+/// A client's priced period: what its invoice will say before tax.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ClientInvoiceDraft {
+    pub client_id: ClientId,
+    pub currency: Currency,
+    pub tax_treatment: TaxTreatment,
+    /// The rule version in force on the period's last day, which sets the contract.
+    pub contract_rule_version: u32,
+    /// Every client rule version that priced something on the invoice, ascending.
+    pub rule_versions: Vec<u32>,
+    pub billable_reports: u32,
+    pub lines: Vec<InvoiceLine>,
+    pub taxable_value: Decimal,
+}
+
+/// A billable study, in billing order, with the rule version in force on its date.
+pub(crate) struct Study<'a> {
+    pub modality: Modality,
+    pub body_regions: u8,
+    pub priority: Priority,
+    pub rules: &'a RuleVersion<ClientRules>,
+}
+
+/// Prices a client's billable studies (already in billing order) under the contract of
+/// `contract_rules`. Returns the invoice draft and each study's revenue, the client-level lines
+/// allocated over the studies, summing exactly to the taxable value.
+pub(crate) fn price_client_period(
+    client_id: &ClientId,
+    contract_rules: &RuleVersion<ClientRules>,
+    studies: &[Study<'_>],
+) -> (ClientInvoiceDraft, Vec<Decimal>) {
+    let structure = &*contract_rules.rules;
+    let currency = structure.currency;
+    let included = match structure.contract {
+        Contract::Retainer { included_studies, .. } => included_studies as usize,
+        _ => 0,
+    };
+    let scope_of = |m: Modality| match structure.tier_scope {
+        TierScope::AllModalities => 0,
+        TierScope::PerModality => m.index(),
+    };
+    let mut volume = [0u32; Modality::ALL.len()];
+    if structure.tier_mode == TierMode::Volume {
+        for s in studies.iter().skip(included) {
+            volume[scope_of(s.modality)] += 1;
+        }
+    }
+
+    let mut lines = LineBook::default();
+    let mut counts = [0u32; Modality::ALL.len()];
+    let mut revenue = Vec::with_capacity(studies.len());
+    let mut study_sum = Decimal::ZERO;
+    let mut versions = vec![contract_rules.version];
+    for (i, s) in studies.iter().enumerate() {
+        if versions.last() != Some(&s.rules.version) {
+            versions.push(s.rules.version);
+        }
+        if i < included {
+            lines.add(InvoiceLineKind::IncludedStudies { modality: s.modality }, Decimal::ZERO);
+            revenue.push(Decimal::ZERO);
+            continue;
+        }
+        let scope = scope_of(s.modality);
+        counts[scope] += 1;
+        let position = match structure.tier_mode {
+            TierMode::Graduated => counts[scope],
+            TierMode::Volume => volume[scope],
+        };
+        let rules = &*s.rules.rules;
+        let tier = rules.tier_for(position);
+        // The engine holds back studies whose modality has no price, so both lookups succeed.
+        let unit_price = rules.prices(s.modality).map_or(Decimal::ZERO, |p| p[tier]);
+        let amount = currency.round(rules.study_amount(s.modality, tier, s.body_regions, s.priority).unwrap_or_default());
+        lines.add(InvoiceLineKind::Studies { modality: s.modality, tier: tier as u32 + 1, unit_price }, amount);
+        revenue.push(amount);
+        study_sum += amount;
+    }
+
+    let client_level = match structure.contract {
+        Contract::PerStudy => Decimal::ZERO,
+        Contract::Retainer { monthly_fee, .. } => {
+            lines.add(InvoiceLineKind::RetainerFee, monthly_fee);
+            monthly_fee
+        }
+        Contract::MinimumCommitment { monthly_minimum } if study_sum < monthly_minimum => {
+            let shortfall = monthly_minimum - study_sum;
+            lines.add(InvoiceLineKind::MinimumShortfall, shortfall);
+            shortfall
+        }
+        Contract::MinimumCommitment { .. } => Decimal::ZERO,
+    };
+    if !client_level.is_zero() && !studies.is_empty() {
+        let shares = allocate_equally(client_level, studies.len(), currency)
+            .expect("client-level amounts are validated to be in minor units and there are studies");
+        revenue.iter_mut().zip(shares).for_each(|(r, share)| *r += share);
+    }
+
+    versions.sort_unstable();
+    versions.dedup();
+    let draft = ClientInvoiceDraft {
+        client_id: client_id.clone(),
+        currency,
+        tax_treatment: structure.tax,
+        contract_rule_version: contract_rules.version,
+        rule_versions: versions,
+        billable_reports: studies.len() as u32,
+        lines: lines.finish(),
+        taxable_value: study_sum + client_level,
+    };
+    (draft, revenue)
+}
+
+/// Invoice lines keyed by kind; few distinct kinds per invoice, so a vector is enough.
+#[derive(Default)]
+struct LineBook(Vec<InvoiceLine>);
+
+impl LineBook {
+    fn add(&mut self, kind: InvoiceLineKind, amount: Decimal) {
+        match self.0.iter_mut().find(|l| l.kind == kind) {
+            Some(line) => {
+                line.quantity += 1;
+                line.amount += amount;
+            }
+            None => self.0.push(InvoiceLine { kind, quantity: 1, amount }),
+        }
+    }
+
+    fn finish(mut self) -> Vec<InvoiceLine> {
+        self.0.sort_by_key(|l| l.kind);
+        self.0
+    }
+}
