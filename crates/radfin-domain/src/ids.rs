@@ -12,9 +12,17 @@ pub fn id_problem(s: &str) -> Option<String> {
     if s.is_empty() {
         Some("must not be empty".to_owned())
     } else if s.len() > MAX_ID_LEN {
-        Some(format!("must be at most {MAX_ID_LEN} characters, got {}", s.len()))
-    } else if let Some(c) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))) {
-        Some(format!("may contain only A-Z, a-z, 0-9, '.', '_', ':' and '-', found {c:?}"))
+        Some(format!(
+            "must be at most {MAX_ID_LEN} characters, got {}",
+            s.len()
+        ))
+    } else if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
+    {
+        Some(format!(
+            "may contain only A-Z, a-z, 0-9, '.', '_', ':' and '-', found {c:?}"
+        ))
     } else {
         None
     }
@@ -94,7 +102,11 @@ mod tests {
         assert!(ReportId::parse("RPT-2026.01:0001_a").is_ok());
         assert_eq!(ReportId::parse("").unwrap_err(), "must not be empty");
         assert!(ReportId::parse(&"x".repeat(64)).is_ok());
-        assert!(ReportId::parse(&"x".repeat(65)).unwrap_err().contains("at most 64"));
+        assert!(
+            ReportId::parse(&"x".repeat(65))
+                .unwrap_err()
+                .contains("at most 64")
+        );
         assert!(ClientId::parse("HOSP 1").unwrap_err().contains("' '"));
         assert!(ProviderId::parse("RAD/7").is_err());
     }

@@ -48,10 +48,15 @@ pub enum HoldReason {
     NoProviderRule,
     NoClientRule,
     /// The client's rules in force on the report's date have no price for its modality.
-    NoUnitPrice { modality: Modality },
+    NoUnitPrice {
+        modality: Modality,
+    },
     /// The client's rules on the report's date bill in another currency than the contract
     /// in force at the end of the period.
-    CurrencyChanged { report_rules: Currency, contract: Currency },
+    CurrencyChanged {
+        report_rules: Currency,
+        contract: Currency,
+    },
 }
 
 impl HoldReason {
@@ -68,13 +73,29 @@ impl HoldReason {
 impl fmt::Display for HoldReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HoldReason::UnknownClient => f.write_str("no client profile in force on the report's date"),
-            HoldReason::UnknownProvider => f.write_str("no provider profile in force on the report's date"),
-            HoldReason::NoProviderRule => f.write_str("no provider rules in force on the report's date"),
-            HoldReason::NoClientRule => f.write_str("no client rules in force on the report's date"),
-            HoldReason::NoUnitPrice { modality } => write!(f, "the client's rules have no price for {modality}"),
-            HoldReason::CurrencyChanged { report_rules, contract } => {
-                write!(f, "the client's rules on the report's date bill in {report_rules}, the contract in {contract}")
+            HoldReason::UnknownClient => {
+                f.write_str("no client profile in force on the report's date")
+            }
+            HoldReason::UnknownProvider => {
+                f.write_str("no provider profile in force on the report's date")
+            }
+            HoldReason::NoProviderRule => {
+                f.write_str("no provider rules in force on the report's date")
+            }
+            HoldReason::NoClientRule => {
+                f.write_str("no client rules in force on the report's date")
+            }
+            HoldReason::NoUnitPrice { modality } => {
+                write!(f, "the client's rules have no price for {modality}")
+            }
+            HoldReason::CurrencyChanged {
+                report_rules,
+                contract,
+            } => {
+                write!(
+                    f,
+                    "the client's rules on the report's date bill in {report_rules}, the contract in {contract}"
+                )
             }
         }
     }
@@ -84,7 +105,12 @@ impl fmt::Display for HoldReason {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PricingError {
     #[error("report {report_id} revision {revision} belongs to period {actual}, not {expected}")]
-    OutsidePeriod { report_id: ReportId, revision: u32, actual: Period, expected: Period },
+    OutsidePeriod {
+        report_id: ReportId,
+        revision: u32,
+        actual: Period,
+        expected: Period,
+    },
     #[error("report {report_id} revision {revision} was given twice with different content")]
     ConflictingRevision { report_id: ReportId, revision: u32 },
 }
@@ -158,7 +184,11 @@ struct Resolved<'a> {
 impl PricingRun {
     /// Prices every report of the period. The result depends only on the set of reports: their
     /// order and repeated deliveries change nothing, and of several revisions the highest counts.
-    pub fn price(&self, catalog: &Catalog, reports: &[ReportEvent]) -> Result<PeriodPricing, PricingError> {
+    pub fn price(
+        &self,
+        catalog: &Catalog,
+        reports: &[ReportEvent],
+    ) -> Result<PeriodPricing, PricingError> {
         let current = self.current_revisions(reports)?;
 
         let mut held = Vec::new();
@@ -171,14 +201,26 @@ impl PricingRun {
         }
 
         let mut clients: Vec<&ClientId> = catalog.clients_with_rules();
-        clients.extend(by_client.keys().copied().filter(|c| catalog.client_rules(c).is_none()));
+        clients.extend(
+            by_client
+                .keys()
+                .copied()
+                .filter(|c| catalog.client_rules(c).is_none()),
+        );
         clients.sort();
 
         let mut priced = Vec::with_capacity(reports.len());
         let mut invoices = Vec::new();
         for client_id in clients {
             let resolved = by_client.remove(client_id).unwrap_or_default();
-            self.price_client(catalog, client_id, resolved, &mut priced, &mut invoices, &mut held);
+            self.price_client(
+                catalog,
+                client_id,
+                resolved,
+                &mut priced,
+                &mut invoices,
+                &mut held,
+            );
         }
         held.sort_by(|a, b| a.report_id.cmp(&b.report_id));
 
@@ -194,7 +236,10 @@ impl PricingRun {
     }
 
     /// The highest revision of each report, after checking every event is of this period.
-    fn current_revisions<'a>(&self, reports: &'a [ReportEvent]) -> Result<Vec<&'a ReportEvent>, PricingError> {
+    fn current_revisions<'a>(
+        &self,
+        reports: &'a [ReportEvent],
+    ) -> Result<Vec<&'a ReportEvent>, PricingError> {
         let mut current: FxHashMap<&str, &ReportEvent> = FxHashMap::default();
         current.reserve(reports.len());
         for r in reports {
@@ -211,33 +256,60 @@ impl PricingRun {
             if r.revision > slot.revision {
                 *slot = r;
             } else if r.revision == slot.revision && *slot != r {
-                return Err(PricingError::ConflictingRevision { report_id: r.report_id.clone(), revision: r.revision });
+                return Err(PricingError::ConflictingRevision {
+                    report_id: r.report_id.clone(),
+                    revision: r.revision,
+                });
             }
         }
         Ok(current.into_values().collect())
     }
 
-    fn resolve<'a>(&self, catalog: &'a Catalog, report: &'a ReportEvent) -> Result<Resolved<'a>, HoldReason> {
+    fn resolve<'a>(
+        &self,
+        catalog: &'a Catalog,
+        report: &'a ReportEvent,
+    ) -> Result<Resolved<'a>, HoldReason> {
         let local = self.calendar.local(report.finalized_at);
         let date = local.date();
-        if catalog.client(&report.client_id).and_then(|v| v.in_force(date)).is_none() {
+        if catalog
+            .client(&report.client_id)
+            .and_then(|v| v.in_force(date))
+            .is_none()
+        {
             return Err(HoldReason::UnknownClient);
         }
-        let provider =
-            catalog.provider(&report.provider_id).and_then(|v| v.in_force(date)).ok_or(HoldReason::UnknownProvider)?;
+        let provider = catalog
+            .provider(&report.provider_id)
+            .and_then(|v| v.in_force(date))
+            .ok_or(HoldReason::UnknownProvider)?;
         if report.status == ReportStatus::Cancelled {
-            return Ok(Resolved { report, local, provider, rules: None });
+            return Ok(Resolved {
+                report,
+                local,
+                provider,
+                rules: None,
+            });
         }
-        let provider_rules =
-            catalog.provider_rules().select(date, self.rules_as_of).ok_or(HoldReason::NoProviderRule)?;
+        let provider_rules = catalog
+            .provider_rules()
+            .select(date, self.rules_as_of)
+            .ok_or(HoldReason::NoProviderRule)?;
         let client_rules = catalog
             .client_rules(&report.client_id)
             .and_then(|h| h.select(date, self.rules_as_of))
             .ok_or(HoldReason::NoClientRule)?;
         if client_rules.rules.prices(report.modality).is_none() {
-            return Err(HoldReason::NoUnitPrice { modality: report.modality });
+            return Err(HoldReason::NoUnitPrice {
+                modality: report.modality,
+            });
         }
-        Ok(Resolved { report, local, provider, rules: Some((provider_rules, client_rules)) })
+        Ok(Resolved {
+            report,
+            local,
+            provider,
+            rules: Some((provider_rules, client_rules)),
+        })
     }
 
     /// Prices one client's period: COGS of each report, then the invoice over its billable ones.
@@ -250,12 +322,20 @@ impl PricingRun {
         invoices: &mut Vec<ClientInvoiceDraft>,
         held: &mut Vec<HeldReport>,
     ) {
-        let contract = catalog.client_rules(client_id).and_then(|h| h.select(self.period.last_day(), self.rules_as_of));
-        let in_force_at_end = catalog.client(client_id).and_then(|v| v.in_force(self.period.last_day()));
+        let contract = catalog
+            .client_rules(client_id)
+            .and_then(|h| h.select(self.period.last_day(), self.rules_as_of));
+        let in_force_at_end = catalog
+            .client(client_id)
+            .and_then(|v| v.in_force(self.period.last_day()));
         let Some(contract) = contract else {
             // No rules by the end of the period: final reports were held already, cancelled
             // ones (which need no rules) have no contract currency to be stated in.
-            held.extend(resolved.iter().map(|r| held_report(r.report, HoldReason::NoClientRule)));
+            held.extend(
+                resolved
+                    .iter()
+                    .map(|r| held_report(r.report, HoldReason::NoClientRule)),
+            );
             return;
         };
         // A report priced by rules in another currency than the contract cannot share its invoice.
@@ -271,7 +351,8 @@ impl PricingRun {
             _ => true,
         });
         resolved.sort_unstable_by(|a, b| {
-            (a.report.finalized_at, &a.report.report_id).cmp(&(b.report.finalized_at, &b.report.report_id))
+            (a.report.finalized_at, &a.report.report_id)
+                .cmp(&(b.report.finalized_at, &b.report.report_id))
         });
 
         let studies: Vec<Study<'_>> = resolved
@@ -289,7 +370,8 @@ impl PricingRun {
         let (draft, study_revenue) = price_client_period(client_id, contract, &studies);
         let currency = draft.currency;
         // A contract with a monthly fee or minimum bills even a month without studies.
-        let standing_charge = in_force_at_end.is_some() && !matches!(contract.rules.contract, Contract::PerStudy);
+        let standing_charge =
+            in_force_at_end.is_some() && !matches!(contract.rules.contract, Contract::PerStudy);
         if !studies.is_empty() || standing_charge {
             invoices.push(draft);
         }
@@ -298,9 +380,17 @@ impl PricingRun {
         for r in &resolved {
             let (cogs, cogs_rule_version, revenue, revenue_rule_version) = match r.rules {
                 Some((provider_rules, client_rules)) => {
-                    let (cogs, _) = cogs::cogs_amount(r.report, r.local, r.provider, &provider_rules.rules);
-                    let revenue = study_revenue.next().expect("one revenue per billable study");
-                    (cogs, Some(provider_rules.version), revenue, Some(client_rules.version))
+                    let (cogs, _) =
+                        cogs::cogs_amount(r.report, r.local, r.provider, &provider_rules.rules);
+                    let revenue = study_revenue
+                        .next()
+                        .expect("one revenue per billable study");
+                    (
+                        cogs,
+                        Some(provider_rules.version),
+                        revenue,
+                        Some(client_rules.version),
+                    )
                 }
                 None => (Decimal::ZERO, None, Decimal::ZERO, None),
             };
@@ -342,7 +432,11 @@ fn payouts(priced: &[PricedReport]) -> Vec<ProviderPayoutDraft> {
     }
     by_provider
         .into_iter()
-        .map(|(id, (reports, gross))| ProviderPayoutDraft { provider_id: id.clone(), reports, gross })
+        .map(|(id, (reports, gross))| ProviderPayoutDraft {
+            provider_id: id.clone(),
+            reports,
+            gross,
+        })
         .collect()
 }
 

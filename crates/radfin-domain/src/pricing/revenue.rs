@@ -16,9 +16,15 @@ use crate::tax::TaxTreatment;
 #[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum InvoiceLineKind {
     /// Studies of one modality priced in one tier (1-based) at one unit price.
-    Studies { modality: Modality, tier: u32, unit_price: Decimal },
+    Studies {
+        modality: Modality,
+        tier: u32,
+        unit_price: Decimal,
+    },
     /// Studies covered by the retainer fee, priced at 0.
-    IncludedStudies { modality: Modality },
+    IncludedStudies {
+        modality: Modality,
+    },
     RetainerFee,
     MinimumShortfall,
 }
@@ -65,7 +71,9 @@ pub(crate) fn price_client_period(
     let structure = &*contract_rules.rules;
     let currency = structure.currency;
     let included = match structure.contract {
-        Contract::Retainer { included_studies, .. } => included_studies as usize,
+        Contract::Retainer {
+            included_studies, ..
+        } => included_studies as usize,
         _ => 0,
     };
     let scope_of = |m: Modality| match structure.tier_scope {
@@ -89,7 +97,12 @@ pub(crate) fn price_client_period(
             versions.push(s.rules.version);
         }
         if i < included {
-            lines.add(InvoiceLineKind::IncludedStudies { modality: s.modality }, Decimal::ZERO);
+            lines.add(
+                InvoiceLineKind::IncludedStudies {
+                    modality: s.modality,
+                },
+                Decimal::ZERO,
+            );
             revenue.push(Decimal::ZERO);
             continue;
         }
@@ -103,8 +116,19 @@ pub(crate) fn price_client_period(
         let tier = rules.tier_for(position);
         // The engine holds back studies whose modality has no price, so both lookups succeed.
         let unit_price = rules.prices(s.modality).map_or(Decimal::ZERO, |p| p[tier]);
-        let amount = currency.round(rules.study_amount(s.modality, tier, s.body_regions, s.priority).unwrap_or_default());
-        lines.add(InvoiceLineKind::Studies { modality: s.modality, tier: tier as u32 + 1, unit_price }, amount);
+        let amount = currency.round(
+            rules
+                .study_amount(s.modality, tier, s.body_regions, s.priority)
+                .unwrap_or_default(),
+        );
+        lines.add(
+            InvoiceLineKind::Studies {
+                modality: s.modality,
+                tier: tier as u32 + 1,
+                unit_price,
+            },
+            amount,
+        );
         revenue.push(amount);
         study_sum += amount;
     }
@@ -123,9 +147,13 @@ pub(crate) fn price_client_period(
         Contract::MinimumCommitment { .. } => Decimal::ZERO,
     };
     if !client_level.is_zero() && !studies.is_empty() {
-        let shares = allocate_equally(client_level, studies.len(), currency)
-            .expect("client-level amounts are validated to be in minor units and there are studies");
-        revenue.iter_mut().zip(shares).for_each(|(r, share)| *r += share);
+        let shares = allocate_equally(client_level, studies.len(), currency).expect(
+            "client-level amounts are validated to be in minor units and there are studies",
+        );
+        revenue
+            .iter_mut()
+            .zip(shares)
+            .for_each(|(r, share)| *r += share);
     }
 
     versions.sort_unstable();
@@ -154,7 +182,11 @@ impl LineBook {
                 line.quantity += 1;
                 line.amount += amount;
             }
-            None => self.0.push(InvoiceLine { kind, quantity: 1, amount }),
+            None => self.0.push(InvoiceLine {
+                kind,
+                quantity: 1,
+                amount,
+            }),
         }
     }
 
