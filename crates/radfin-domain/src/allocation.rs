@@ -19,11 +19,7 @@ pub enum AllocationError {
 }
 
 /// Splits `total` into `n` equal shares (largest remainder, earliest lines first).
-pub fn allocate_equally(
-    total: Decimal,
-    n: usize,
-    currency: Currency,
-) -> Result<Vec<Decimal>, AllocationError> {
+pub fn allocate_equally(total: Decimal, n: usize, currency: Currency) -> Result<Vec<Decimal>, AllocationError> {
     if n == 0 {
         return Err(AllocationError::NoLines { total });
     }
@@ -72,10 +68,7 @@ pub fn allocate_by_weights(
     for &(_, i) in remainders.iter().take(leftover) {
         floors[i] += 1;
     }
-    Ok(floors
-        .into_iter()
-        .map(|f| from_minor_units(f, negative, currency))
-        .collect())
+    Ok(floors.into_iter().map(|f| from_minor_units(f, negative, currency)).collect())
 }
 
 fn to_minor_units(total: Decimal, currency: Currency) -> Result<i128, AllocationError> {
@@ -118,18 +111,12 @@ mod tests {
 
     #[test]
     fn refuses_what_cannot_be_allocated() {
-        assert!(matches!(
-            allocate_equally(dec!(1), 0, Currency::INR),
-            Err(AllocationError::NoLines { .. })
-        ));
+        assert!(matches!(allocate_equally(dec!(1), 0, Currency::INR), Err(AllocationError::NoLines { .. })));
         assert!(matches!(
             allocate_equally(dec!(1.001), 2, Currency::INR),
             Err(AllocationError::NotInMinorUnits { .. })
         ));
-        assert_eq!(
-            allocate_by_weights(dec!(1), &[0, 0], Currency::INR),
-            Err(AllocationError::ZeroWeights)
-        );
+        assert_eq!(allocate_by_weights(dec!(1), &[0, 0], Currency::INR), Err(AllocationError::ZeroWeights));
     }
 
     fn exact_share(total: Decimal, w: u64, sum: u64) -> Decimal {

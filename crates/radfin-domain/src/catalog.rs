@@ -16,17 +16,11 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn add_provider(&mut self, profile: ProviderProfile) {
-        self.providers
-            .entry(profile.provider_id.clone())
-            .or_default()
-            .push(profile);
+        self.providers.entry(profile.provider_id.clone()).or_default().push(profile);
     }
 
     pub fn add_client(&mut self, profile: ClientProfile) {
-        self.clients
-            .entry(profile.client_id.clone())
-            .or_default()
-            .push(profile);
+        self.clients.entry(profile.client_id.clone()).or_default().push(profile);
     }
 
     pub fn add_provider_rules(&mut self, version: RuleVersion<ProviderRules>) {
@@ -35,10 +29,7 @@ impl Catalog {
 
     /// Adds a version of a client's rules, filed under the client the document names.
     pub fn add_client_rules(&mut self, version: RuleVersion<ClientRules>) {
-        self.client_rules
-            .entry(version.rules.client_id.clone())
-            .or_default()
-            .push(version);
+        self.client_rules.entry(version.rules.client_id.clone()).or_default().push(version);
     }
 
     pub fn provider(&self, id: &ProviderId) -> Option<&Versions<ProviderProfile>> {

@@ -42,11 +42,7 @@ pub struct InrAmount {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FxError {
     #[error("no {currency} rate dated from {earliest} to {date}")]
-    Missing {
-        currency: Currency,
-        date: NaiveDate,
-        earliest: NaiveDate,
-    },
+    Missing { currency: Currency, date: NaiveDate, earliest: NaiveDate },
     #[error("{currency} rate {rate} is not positive")]
     NotPositive { currency: Currency, rate: Decimal },
     #[error("INR is the base currency and has no rate")]
@@ -69,10 +65,7 @@ impl Default for FxTable {
 
 impl FxTable {
     pub fn new(max_age_days: u32) -> Self {
-        Self {
-            rates: FxHashMap::default(),
-            max_age: Duration::days(i64::from(max_age_days)),
-        }
+        Self { rates: FxHashMap::default(), max_age: Duration::days(i64::from(max_age_days)) }
     }
 
     pub fn add(&mut self, rate: FxRate) -> Result<(), FxError> {
@@ -80,18 +73,12 @@ impl FxTable {
             return Err(FxError::BaseCurrency);
         }
         if rate.inr_per_unit <= Decimal::ZERO {
-            return Err(FxError::NotPositive {
-                currency: rate.currency,
-                rate: rate.inr_per_unit,
-            });
+            return Err(FxError::NotPositive { currency: rate.currency, rate: rate.inr_per_unit });
         }
         let list = self.rates.entry(rate.currency).or_default();
         let at = list.partition_point(|(d, _)| *d <= rate.rate_date);
-        let applied = AppliedRate {
-            inr_per_unit: rate.inr_per_unit,
-            rate_date: rate.rate_date,
-            source: Arc::from(rate.source),
-        };
+        let applied =
+            AppliedRate { inr_per_unit: rate.inr_per_unit, rate_date: rate.rate_date, source: Arc::from(rate.source) };
         list.insert(at, (rate.rate_date, applied));
         Ok(())
     }
@@ -99,11 +86,7 @@ impl FxTable {
     /// The latest rate on or before `date`, at most the configured age old.
     pub fn rate_on(&self, currency: Currency, date: NaiveDate) -> Result<&AppliedRate, FxError> {
         let earliest = date - self.max_age;
-        let missing = || FxError::Missing {
-            currency,
-            date,
-            earliest,
-        };
+        let missing = || FxError::Missing { currency, date, earliest };
         let list = self.rates.get(&currency).ok_or_else(missing)?;
         let n = list.partition_point(|(d, _)| *d <= date);
         match n.checked_sub(1).map(|i| &list[i]) {
@@ -115,16 +98,10 @@ impl FxTable {
     /// `round(amount × rate)` in INR with the rate of `date`; INR passes through unchanged.
     pub fn to_inr(&self, money: Money, date: NaiveDate) -> Result<InrAmount, FxError> {
         if money.currency == Currency::INR {
-            return Ok(InrAmount {
-                amount_inr: money.amount,
-                rate: None,
-            });
+            return Ok(InrAmount { amount_inr: money.amount, rate: None });
         }
         let rate = self.rate_on(money.currency, date)?;
-        Ok(InrAmount {
-            amount_inr: Currency::INR.round(money.amount * rate.inr_per_unit),
-            rate: Some(rate.clone()),
-        })
+        Ok(InrAmount { amount_inr: Currency::INR.round(money.amount * rate.inr_per_unit), rate: Some(rate.clone()) })
     }
 }
 
@@ -134,9 +111,7 @@ pub fn inr_per_unit_from_eur_quotes(inr_per_eur: Decimal, x_per_eur: Decimal) ->
     if inr_per_eur <= Decimal::ZERO || x_per_eur <= Decimal::ZERO {
         return None;
     }
-    inr_per_eur
-        .checked_div(x_per_eur)
-        .map(|r| round_half_away(r, FX_RATE_DECIMALS))
+    inr_per_eur.checked_div(x_per_eur).map(|r| round_half_away(r, FX_RATE_DECIMALS))
 }
 
 #[cfg(test)]
@@ -149,35 +124,19 @@ mod tests {
     }
 
     fn rate(date: &str, currency: Currency, r: Decimal, source: &str) -> FxRate {
-        FxRate {
-            rate_date: d(date),
-            currency,
-            inr_per_unit: r,
-            source: source.into(),
-        }
+        FxRate { rate_date: d(date), currency, inr_per_unit: r, source: source.into() }
     }
 
     #[test]
     fn uses_the_latest_rate_within_the_age_limit() {
         let mut t = FxTable::default();
-        t.add(rate("2026-01-02", Currency::USD, dec!(83.10), "ECB"))
-            .unwrap();
-        t.add(rate("2026-01-05", Currency::USD, dec!(83.20), "ECB"))
-            .unwrap();
-        t.add(rate("2026-01-05", Currency::USD, dec!(83.25), "MANUAL"))
-            .unwrap();
-        assert_eq!(
-            t.rate_on(Currency::USD, d("2026-01-04"))
-                .unwrap()
-                .inr_per_unit,
-            dec!(83.10)
-        );
+        t.add(rate("2026-01-02", Currency::USD, dec!(83.10), "ECB")).unwrap();
+        t.add(rate("2026-01-05", Currency::USD, dec!(83.20), "ECB")).unwrap();
+        t.add(rate("2026-01-05", Currency::USD, dec!(83.25), "MANUAL")).unwrap();
+        assert_eq!(t.rate_on(Currency::USD, d("2026-01-04")).unwrap().inr_per_unit, dec!(83.10));
         let r = t.rate_on(Currency::USD, d("2026-01-12")).unwrap();
         assert_eq!((r.inr_per_unit, &*r.source), (dec!(83.25), "MANUAL"));
-        assert!(matches!(
-            t.rate_on(Currency::USD, d("2026-01-13")),
-            Err(FxError::Missing { .. })
-        ));
+        assert!(matches!(t.rate_on(Currency::USD, d("2026-01-13")), Err(FxError::Missing { .. })));
         assert!(t.rate_on(Currency::USD, d("2026-01-01")).is_err());
         assert!(t.rate_on(Currency::EUR, d("2026-01-05")).is_err());
     }
@@ -185,43 +144,26 @@ mod tests {
     #[test]
     fn converts_with_one_rounding() {
         let mut t = FxTable::default();
-        t.add(rate("2026-01-05", Currency::USD, dec!(83.123457), "ECB"))
-            .unwrap();
-        let inr = t
-            .to_inr(Money::new(dec!(45.00), Currency::USD), d("2026-01-06"))
-            .unwrap();
+        t.add(rate("2026-01-05", Currency::USD, dec!(83.123457), "ECB")).unwrap();
+        let inr = t.to_inr(Money::new(dec!(45.00), Currency::USD), d("2026-01-06")).unwrap();
         assert_eq!(inr.amount_inr, dec!(3740.56));
         assert_eq!(inr.rate.unwrap().rate_date, d("2026-01-05"));
-        let same = t
-            .to_inr(Money::new(dec!(12.34), Currency::INR), d("2020-01-01"))
-            .unwrap();
+        let same = t.to_inr(Money::new(dec!(12.34), Currency::INR), d("2020-01-01")).unwrap();
         assert_eq!((same.amount_inr, same.rate), (dec!(12.34), None));
     }
 
     #[test]
     fn refuses_nonsense_rates() {
         let mut t = FxTable::default();
-        assert_eq!(
-            t.add(rate("2026-01-05", Currency::INR, dec!(1), "X")),
-            Err(FxError::BaseCurrency)
-        );
-        assert!(
-            t.add(rate("2026-01-05", Currency::USD, dec!(0), "X"))
-                .is_err()
-        );
+        assert_eq!(t.add(rate("2026-01-05", Currency::INR, dec!(1), "X")), Err(FxError::BaseCurrency));
+        assert!(t.add(rate("2026-01-05", Currency::USD, dec!(0), "X")).is_err());
     }
 
     #[test]
     fn cross_rates_from_euro_quotes() {
         // 1 EUR = 89.5 INR = 1.0823 USD → 1 USD = 82.694262... INR
-        assert_eq!(
-            inr_per_unit_from_eur_quotes(dec!(89.5), dec!(1.0823)),
-            Some(dec!(82.694262))
-        );
-        assert_eq!(
-            inr_per_unit_from_eur_quotes(dec!(89.5), dec!(1)),
-            Some(dec!(89.5))
-        );
+        assert_eq!(inr_per_unit_from_eur_quotes(dec!(89.5), dec!(1.0823)), Some(dec!(82.694262)));
+        assert_eq!(inr_per_unit_from_eur_quotes(dec!(89.5), dec!(1)), Some(dec!(89.5)));
         assert_eq!(inr_per_unit_from_eur_quotes(dec!(89.5), dec!(0)), None);
     }
 }

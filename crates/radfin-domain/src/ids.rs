@@ -10,22 +10,15 @@ pub const MAX_ID_LEN: usize = 64;
 /// Why a string is not an identifier.
 pub fn id_problem(s: &str) -> Option<String> {
     if s.is_empty() {
-        Some("must not be empty".to_owned())
-    } else if s.len() > MAX_ID_LEN {
-        Some(format!(
-            "must be at most {MAX_ID_LEN} characters, got {}",
-            s.len()
-        ))
-    } else if let Some(c) = s
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
-    {
-        Some(format!(
-            "may contain only A-Z, a-z, 0-9, '.', '_', ':' and '-', found {c:?}"
-        ))
-    } else {
-        None
+        return Some("must not be empty".to_owned());
     }
+    if s.len() > MAX_ID_LEN {
+        return Some(format!("must be at most {MAX_ID_LEN} characters, got {}", s.len()));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
+    s.chars()
+        .find(|&c| !allowed(c))
+        .map(|c| format!("may contain only A-Z, a-z, 0-9, '.', '_', ':' and '-', found {c:?}"))
 }
 
 macro_rules! identifier {
@@ -102,11 +95,7 @@ mod tests {
         assert!(ReportId::parse("RPT-2026.01:0001_a").is_ok());
         assert_eq!(ReportId::parse("").unwrap_err(), "must not be empty");
         assert!(ReportId::parse(&"x".repeat(64)).is_ok());
-        assert!(
-            ReportId::parse(&"x".repeat(65))
-                .unwrap_err()
-                .contains("at most 64")
-        );
+        assert!(ReportId::parse(&"x".repeat(65)).unwrap_err().contains("at most 64"));
         assert!(ClientId::parse("HOSP 1").unwrap_err().contains("' '"));
         assert!(ProviderId::parse("RAD/7").is_err());
     }

@@ -37,12 +37,8 @@ impl MarginTotals {
 
     /// Margin as a percentage of revenue, 2 decimals; none without revenue.
     pub fn margin_pct(&self) -> Option<Decimal> {
-        (!self.revenue_inr.is_zero()).then(|| {
-            round_half_away(
-                self.margin_inr() * Decimal::ONE_HUNDRED / self.revenue_inr,
-                2,
-            )
-        })
+        (!self.revenue_inr.is_zero())
+            .then(|| round_half_away(self.margin_inr() * Decimal::ONE_HUNDRED / self.revenue_inr, 2))
     }
 
     fn add(&mut self, other: &MarginTotals) {
@@ -103,16 +99,10 @@ pub fn value(pricing: &PeriodPricing, fx: &FxTable) -> Valuation {
             match &inr {
                 Ok(inr) => {
                     let billable = p.status == ReportStatus::Final;
-                    let key = MarginKey {
-                        client_id: p.client_id.clone(),
-                        modality: Some(p.modality),
-                        grade: Some(p.grade),
-                    };
-                    let totals = MarginTotals {
-                        reports: u64::from(billable),
-                        revenue_inr: inr.amount_inr,
-                        cogs_inr: p.cogs,
-                    };
+                    let key =
+                        MarginKey { client_id: p.client_id.clone(), modality: Some(p.modality), grade: Some(p.grade) };
+                    let totals =
+                        MarginTotals { reports: u64::from(billable), revenue_inr: inr.amount_inr, cogs_inr: p.cogs };
                     summary.add(key, &totals);
                 }
                 Err(e) => awaiting_fx.push((p.report_id.clone(), e.clone())),
@@ -129,27 +119,11 @@ pub fn value(pricing: &PeriodPricing, fx: &FxTable) -> Valuation {
         .map(|i| {
             let inr = fx.to_inr(Money::new(i.taxable_value, i.currency), last_day);
             if let Ok(inr) = &inr {
-                let key = MarginKey {
-                    client_id: i.client_id.clone(),
-                    modality: None,
-                    grade: None,
-                };
-                summary.add(
-                    key,
-                    &MarginTotals {
-                        reports: 0,
-                        revenue_inr: inr.amount_inr,
-                        cogs_inr: Decimal::ZERO,
-                    },
-                );
+                let key = MarginKey { client_id: i.client_id.clone(), modality: None, grade: None };
+                summary.add(key, &MarginTotals { reports: 0, revenue_inr: inr.amount_inr, cogs_inr: Decimal::ZERO });
             }
             (i.client_id.clone(), inr)
         })
         .collect();
-    Valuation {
-        revenue_inr,
-        awaiting_fx,
-        standing_charges,
-        summary,
-    }
+    Valuation { revenue_inr, awaiting_fx, standing_charges, summary }
 }

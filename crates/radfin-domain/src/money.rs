@@ -23,43 +23,22 @@ pub struct Currency {
 pub enum CurrencyError {
     #[error("'{0}' is not an ISO 4217 currency code")]
     Unknown(String),
-    #[error(
-        "'{0}' is an ISO 4217 code without minor units (a fund, metal or special code), not a billing currency"
-    )]
+    #[error("'{0}' is an ISO 4217 code without minor units (a fund, metal or special code), not a billing currency")]
     NotACurrency(String),
 }
 
 impl Currency {
     /// The base currency every margin is normalized to.
-    pub const INR: Currency = Currency {
-        iso: iso_currency::Currency::INR,
-        minor_units: 2,
-    };
-    pub const USD: Currency = Currency {
-        iso: iso_currency::Currency::USD,
-        minor_units: 2,
-    };
-    pub const EUR: Currency = Currency {
-        iso: iso_currency::Currency::EUR,
-        minor_units: 2,
-    };
-    pub const GBP: Currency = Currency {
-        iso: iso_currency::Currency::GBP,
-        minor_units: 2,
-    };
-    pub const AED: Currency = Currency {
-        iso: iso_currency::Currency::AED,
-        minor_units: 2,
-    };
-    pub const JPY: Currency = Currency {
-        iso: iso_currency::Currency::JPY,
-        minor_units: 0,
-    };
+    pub const INR: Currency = Currency { iso: iso_currency::Currency::INR, minor_units: 2 };
+    pub const USD: Currency = Currency { iso: iso_currency::Currency::USD, minor_units: 2 };
+    pub const EUR: Currency = Currency { iso: iso_currency::Currency::EUR, minor_units: 2 };
+    pub const GBP: Currency = Currency { iso: iso_currency::Currency::GBP, minor_units: 2 };
+    pub const AED: Currency = Currency { iso: iso_currency::Currency::AED, minor_units: 2 };
+    pub const JPY: Currency = Currency { iso: iso_currency::Currency::JPY, minor_units: 0 };
 
     /// Parses an upper-case ISO 4217 alphabetic code such as `INR`.
     pub fn parse(code: &str) -> Result<Self, CurrencyError> {
-        let iso = iso_currency::Currency::from_code(code)
-            .ok_or_else(|| CurrencyError::Unknown(code.to_owned()))?;
+        let iso = iso_currency::Currency::from_code(code).ok_or_else(|| CurrencyError::Unknown(code.to_owned()))?;
         if iso.is_fund() || iso.is_special() {
             return Err(CurrencyError::NotACurrency(code.to_owned()));
         }
@@ -143,18 +122,12 @@ impl Money {
     }
 
     pub fn zero(currency: Currency) -> Self {
-        Self {
-            amount: Decimal::ZERO,
-            currency,
-        }
+        Self { amount: Decimal::ZERO, currency }
     }
 
     /// The amount rounded to the currency's minor unit (half away from zero).
     pub fn rounded(amount: Decimal, currency: Currency) -> Self {
-        Self {
-            amount: currency.round(amount),
-            currency,
-        }
+        Self { amount: currency.round(amount), currency }
     }
 
     pub fn checked_add(self, other: Money) -> Result<Money, CurrencyMismatch> {
@@ -171,10 +144,7 @@ impl Money {
         if self.currency == other.currency {
             Ok(())
         } else {
-            Err(CurrencyMismatch {
-                left: self.currency,
-                right: other.currency,
-            })
+            Err(CurrencyMismatch { left: self.currency, right: other.currency })
         }
     }
 }
@@ -209,18 +179,9 @@ mod tests {
 
     #[test]
     fn rejects_unknown_and_special_codes() {
-        assert_eq!(
-            Currency::parse("XYZ"),
-            Err(CurrencyError::Unknown("XYZ".into()))
-        );
-        assert_eq!(
-            Currency::parse("inr"),
-            Err(CurrencyError::Unknown("inr".into()))
-        );
-        assert_eq!(
-            Currency::parse("XAU"),
-            Err(CurrencyError::NotACurrency("XAU".into()))
-        );
+        assert_eq!(Currency::parse("XYZ"), Err(CurrencyError::Unknown("XYZ".into())));
+        assert_eq!(Currency::parse("inr"), Err(CurrencyError::Unknown("inr".into())));
+        assert_eq!(Currency::parse("XAU"), Err(CurrencyError::NotACurrency("XAU".into())));
     }
 
     #[test]

@@ -76,26 +76,20 @@ pub struct Versions<T> {
 
 impl<T> Default for Versions<T> {
     fn default() -> Self {
-        Self {
-            versions: Vec::new(),
-        }
+        Self { versions: Vec::new() }
     }
 }
 
 impl<T: EffectiveDated> Versions<T> {
     /// Adds a version; a later one with the same `effective_from` replaces the earlier in force.
     pub fn push(&mut self, version: T) {
-        let at = self
-            .versions
-            .partition_point(|v| v.effective_from() <= version.effective_from());
+        let at = self.versions.partition_point(|v| v.effective_from() <= version.effective_from());
         self.versions.insert(at, version);
     }
 
     /// The version in force on `date`: the latest `effective_from` on or before it.
     pub fn in_force(&self, date: NaiveDate) -> Option<&T> {
-        let n = self
-            .versions
-            .partition_point(|v| v.effective_from() <= date);
+        let n = self.versions.partition_point(|v| v.effective_from() <= date);
         n.checked_sub(1).map(|i| &self.versions[i])
     }
 
@@ -141,18 +135,11 @@ mod tests {
 
     #[test]
     fn the_profile_in_force_on_the_date_is_used() {
-        let v: Versions<_> = [
-            provider(Grade::Consultant, "2026-02-01"),
-            provider(Grade::Junior, "2025-01-01"),
-        ]
-        .into_iter()
-        .collect();
+        let v: Versions<_> =
+            [provider(Grade::Consultant, "2026-02-01"), provider(Grade::Junior, "2025-01-01")].into_iter().collect();
         assert!(v.in_force(d("2024-12-31")).is_none());
         assert_eq!(v.in_force(d("2026-01-31")).unwrap().grade, Grade::Junior);
-        assert_eq!(
-            v.in_force(d("2026-02-01")).unwrap().grade,
-            Grade::Consultant
-        );
+        assert_eq!(v.in_force(d("2026-02-01")).unwrap().grade, Grade::Consultant);
         let mut v = v;
         v.push(provider(Grade::Senior, "2026-02-01"));
         assert_eq!(v.in_force(d("2026-02-02")).unwrap().grade, Grade::Senior);

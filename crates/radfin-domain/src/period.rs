@@ -24,10 +24,7 @@ impl Period {
     }
 
     pub fn of_date(date: NaiveDate) -> Self {
-        Self {
-            year: date.year(),
-            month: date.month(),
-        }
+        Self { year: date.year(), month: date.month() }
     }
 
     pub fn year(self) -> i32 {
@@ -43,37 +40,22 @@ impl Period {
     }
 
     pub fn last_day(self) -> NaiveDate {
-        self.next()
-            .first_day()
-            .pred_opt()
-            .expect("a month has a last day")
+        self.next().first_day().pred_opt().expect("a month has a last day")
     }
 
     pub fn next(self) -> Self {
         if self.month == 12 {
-            Self {
-                year: self.year + 1,
-                month: 1,
-            }
+            Self { year: self.year + 1, month: 1 }
         } else {
-            Self {
-                year: self.year,
-                month: self.month + 1,
-            }
+            Self { year: self.year, month: self.month + 1 }
         }
     }
 
     pub fn previous(self) -> Self {
         if self.month == 1 {
-            Self {
-                year: self.year - 1,
-                month: 12,
-            }
+            Self { year: self.year - 1, month: 12 }
         } else {
-            Self {
-                year: self.year,
-                month: self.month - 1,
-            }
+            Self { year: self.year, month: self.month - 1 }
         }
     }
 
@@ -82,9 +64,7 @@ impl Period {
     }
 
     pub fn days(self) -> impl Iterator<Item = NaiveDate> {
-        self.first_day()
-            .iter_days()
-            .take_while(move |d| self.contains(*d))
+        self.first_day().iter_days().take_while(move |d| self.contains(*d))
     }
 }
 
@@ -105,13 +85,7 @@ impl FromStr for Period {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || PeriodParseError(s.to_owned());
         let bytes = s.as_bytes();
-        if bytes.len() != 7
-            || bytes[4] != b'-'
-            || !s[..4]
-                .bytes()
-                .chain(s[5..].bytes())
-                .all(|b| b.is_ascii_digit())
-        {
+        if bytes.len() != 7 || bytes[4] != b'-' || !s[..4].bytes().chain(s[5..].bytes()).all(|b| b.is_ascii_digit()) {
             return Err(err());
         }
         let year = s[..4].parse().map_err(|_| err())?;
@@ -141,11 +115,7 @@ pub struct FinancialYear {
 
 impl FinancialYear {
     pub fn of(date: NaiveDate) -> Self {
-        let start_year = if date.month() >= 4 {
-            date.year()
-        } else {
-            date.year() - 1
-        };
+        let start_year = if date.month() >= 4 { date.year() } else { date.year() - 1 };
         Self { start_year }
     }
 
@@ -163,22 +133,13 @@ impl FinancialYear {
 
     /// `25-26`, the form used inside document numbers.
     pub fn short_label(self) -> String {
-        format!(
-            "{:02}-{:02}",
-            self.start_year.rem_euclid(100),
-            (self.start_year + 1).rem_euclid(100)
-        )
+        format!("{:02}-{:02}", self.start_year.rem_euclid(100), (self.start_year + 1).rem_euclid(100))
     }
 }
 
 impl fmt::Display for FinancialYear {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}-{:02}",
-            self.start_year,
-            (self.start_year + 1).rem_euclid(100)
-        )
+        write!(f, "{}-{:02}", self.start_year, (self.start_year + 1).rem_euclid(100))
     }
 }
 
@@ -190,9 +151,7 @@ pub struct BusinessCalendar {
 
 impl Default for BusinessCalendar {
     fn default() -> Self {
-        Self {
-            tz: chrono_tz::Asia::Kolkata,
-        }
+        Self { tz: chrono_tz::Asia::Kolkata }
     }
 }
 
@@ -207,9 +166,7 @@ impl BusinessCalendar {
 
     /// A calendar for an IANA zone name such as `Asia/Kolkata`.
     pub fn named(name: &str) -> Result<Self, UnknownTimeZone> {
-        name.parse::<Tz>()
-            .map(Self::new)
-            .map_err(|_| UnknownTimeZone(name.to_owned()))
+        name.parse::<Tz>().map(Self::new).map_err(|_| UnknownTimeZone(name.to_owned()))
     }
 
     pub fn time_zone(self) -> Tz {
@@ -242,10 +199,7 @@ impl BusinessCalendar {
 
     /// The instants of a period: `[start, end)`.
     pub fn period_bounds(self, period: Period) -> (DateTime<Utc>, DateTime<Utc>) {
-        (
-            self.start_of_day(period.first_day()),
-            self.start_of_day(period.next().first_day()),
-        )
+        (self.start_of_day(period.first_day()), self.start_of_day(period.next().first_day()))
     }
 }
 
@@ -260,23 +214,11 @@ mod tests {
     #[test]
     fn a_report_belongs_to_the_local_month() {
         let cal = BusinessCalendar::default();
-        assert_eq!(
-            cal.period_of(utc("2026-01-31T20:00:00Z")).to_string(),
-            "2026-02"
-        );
-        assert_eq!(
-            cal.period_of(utc("2026-01-31T18:29:59Z")).to_string(),
-            "2026-01"
-        );
-        assert_eq!(
-            cal.period_of(utc("2026-01-31T18:30:00Z")).to_string(),
-            "2026-02"
-        );
+        assert_eq!(cal.period_of(utc("2026-01-31T20:00:00Z")).to_string(), "2026-02");
+        assert_eq!(cal.period_of(utc("2026-01-31T18:29:59Z")).to_string(), "2026-01");
+        assert_eq!(cal.period_of(utc("2026-01-31T18:30:00Z")).to_string(), "2026-02");
         let utc_cal = BusinessCalendar::named("UTC").unwrap();
-        assert_eq!(
-            utc_cal.period_of(utc("2026-01-31T20:00:00Z")).to_string(),
-            "2026-01"
-        );
+        assert_eq!(utc_cal.period_of(utc("2026-01-31T20:00:00Z")).to_string(), "2026-01");
         assert!(BusinessCalendar::named("Mars/Olympus").is_err());
     }
 
@@ -290,23 +232,9 @@ mod tests {
 
     #[test]
     fn periods_parse_strictly() {
-        assert_eq!(
-            "2026-12".parse::<Period>().unwrap().next().to_string(),
-            "2027-01"
-        );
-        assert_eq!(
-            "2026-01".parse::<Period>().unwrap().previous().to_string(),
-            "2025-12"
-        );
-        for bad in [
-            "2026-13",
-            "2026-00",
-            "2026-1",
-            "26-01",
-            "2026/01",
-            "2026-01-01",
-            "abcd-ef",
-        ] {
+        assert_eq!("2026-12".parse::<Period>().unwrap().next().to_string(), "2027-01");
+        assert_eq!("2026-01".parse::<Period>().unwrap().previous().to_string(), "2025-12");
+        for bad in ["2026-13", "2026-00", "2026-1", "26-01", "2026/01", "2026-01-01", "abcd-ef"] {
             assert!(bad.parse::<Period>().is_err(), "{bad}");
         }
         let p: Period = "2024-02".parse().unwrap();

@@ -142,14 +142,7 @@ pub(crate) struct Problems(Vec<FieldError>);
 
 impl Problems {
     pub(crate) fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
-        result
-            .map_err(|message| {
-                self.0.push(FieldError {
-                    field: field.to_owned(),
-                    message,
-                })
-            })
-            .ok()
+        result.map_err(|message| self.0.push(FieldError { field: field.to_owned(), message })).ok()
     }
 
     pub(crate) fn finish<T>(self, value: Option<T>) -> Result<T, ValidationErrors> {
@@ -200,9 +193,7 @@ impl From<&ReportEvent> for RawReport {
             modality: e.modality.to_string(),
             body_regions: e.body_regions.into(),
             priority: e.priority.to_string(),
-            finalized_at: e
-                .finalized_at
-                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            finalized_at: e.finalized_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
             status: e.status.to_string(),
         }
     }
@@ -225,9 +216,7 @@ fn parse_body_regions(n: u64) -> Result<u8, String> {
 
 fn parse_finalized_at(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     let at = DateTime::parse_from_rfc3339(s)
-        .map_err(|e| {
-            format!("must be an RFC 3339 instant such as 2026-01-31T20:00:00Z, got {s:?} ({e})")
-        })?
+        .map_err(|e| format!("must be an RFC 3339 instant such as 2026-01-31T20:00:00Z, got {s:?} ({e})"))?
         .with_timezone(&Utc);
     if at > now + MAX_FUTURE_SKEW {
         return Err(format!("{s} is more than 5 minutes in the future"));
@@ -296,10 +285,7 @@ mod tests {
                 "status"
             ]
         );
-        assert!(
-            err.to_string()
-                .contains("modality: must be one of XRAY, CT, MRI, USG, MAMMO, PET_CT, NM")
-        );
+        assert!(err.to_string().contains("modality: must be one of XRAY, CT, MRI, USG, MAMMO, PET_CT, NM"));
     }
 
     #[test]
@@ -311,12 +297,7 @@ mod tests {
         assert!(r.validate(now()).is_err());
         r = raw();
         r.revision = u64::from(u32::MAX) + 1;
-        assert!(
-            r.validate(now())
-                .unwrap_err()
-                .to_string()
-                .starts_with("revision: must be at most")
-        );
+        assert!(r.validate(now()).unwrap_err().to_string().starts_with("revision: must be at most"));
     }
 
     #[test]
@@ -325,12 +306,7 @@ mod tests {
         r.finalized_at = "2026-02-10T12:05:00Z".into();
         assert!(r.validate(now()).is_ok());
         r.finalized_at = "2026-02-10T12:05:01Z".into();
-        assert!(
-            r.validate(now())
-                .unwrap_err()
-                .to_string()
-                .contains("in the future")
-        );
+        assert!(r.validate(now()).unwrap_err().to_string().contains("in the future"));
         r.finalized_at = "2026-02-10T17:30:00+05:30".into();
         assert_eq!(r.validate(now()).unwrap().finalized_at, now());
     }

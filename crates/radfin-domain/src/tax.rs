@@ -77,22 +77,14 @@ pub fn invoice_tax(
         amount: currency.round(taxable_value * rate_pct / Decimal::ONE_HUNDRED),
     };
     let (lines, endorsement) = match treatment {
-        TaxTreatment::Taxable if client_state_code == Some(gst.supplier_state_code.as_str()) => (
-            vec![
-                line(TaxKind::Cgst, gst.cgst_pct),
-                line(TaxKind::Sgst, gst.sgst_pct),
-            ],
-            None,
-        ),
+        TaxTreatment::Taxable if client_state_code == Some(gst.supplier_state_code.as_str()) => {
+            (vec![line(TaxKind::Cgst, gst.cgst_pct), line(TaxKind::Sgst, gst.sgst_pct)], None)
+        }
         TaxTreatment::Taxable => (vec![line(TaxKind::Igst, gst.igst_pct)], None),
         TaxTreatment::ExportLut => (Vec::new(), Some(LUT_ENDORSEMENT)),
         TaxTreatment::Exempt => (Vec::new(), Some(BILL_OF_SUPPLY)),
     };
-    InvoiceTax {
-        treatment,
-        lines,
-        endorsement,
-    }
+    InvoiceTax { treatment, lines, endorsement }
 }
 
 /// TDS under section 194J on professional fees.
@@ -106,11 +98,7 @@ pub struct TdsConfig {
 
 impl Default for TdsConfig {
     fn default() -> Self {
-        Self {
-            threshold: Decimal::from(50_000),
-            rate_pct: Decimal::TEN,
-            rate_without_pan_pct: Decimal::from(20),
-        }
+        Self { threshold: Decimal::from(50_000), rate_pct: Decimal::TEN, rate_without_pan_pct: Decimal::from(20) }
     }
 }
 
@@ -119,11 +107,7 @@ impl TdsConfig {
     /// the same financial year. The statement that takes the year past the threshold withholds
     /// on the year's whole cumulative fees, its own included; later ones on their own gross.
     pub fn withholding(&self, earlier_in_year: Decimal, gross: Decimal, has_pan: bool) -> Decimal {
-        let rate = if has_pan {
-            self.rate_pct
-        } else {
-            self.rate_without_pan_pct
-        };
+        let rate = if has_pan { self.rate_pct } else { self.rate_without_pan_pct };
         let base = if earlier_in_year > self.threshold {
             gross
         } else if earlier_in_year + gross > self.threshold {
@@ -143,36 +127,15 @@ mod tests {
     #[test]
     fn gst_splits_within_the_suppliers_state() {
         let gst = GstConfig::new("29");
-        let t = invoice_tax(
-            dec!(1000.05),
-            Currency::INR,
-            TaxTreatment::Taxable,
-            Some("29"),
-            &gst,
-        );
+        let t = invoice_tax(dec!(1000.05), Currency::INR, TaxTreatment::Taxable, Some("29"), &gst);
         assert_eq!(
-            t.lines
-                .iter()
-                .map(|l| (l.kind, l.amount))
-                .collect::<Vec<_>>(),
+            t.lines.iter().map(|l| (l.kind, l.amount)).collect::<Vec<_>>(),
             [(TaxKind::Cgst, dec!(90.00)), (TaxKind::Sgst, dec!(90.00))]
         );
-        let t = invoice_tax(
-            dec!(1000.05),
-            Currency::INR,
-            TaxTreatment::Taxable,
-            Some("27"),
-            &gst,
-        );
+        let t = invoice_tax(dec!(1000.05), Currency::INR, TaxTreatment::Taxable, Some("27"), &gst);
         assert_eq!(t.lines.len(), 1);
         assert_eq!(t.total(), dec!(180.01));
-        let t = invoice_tax(
-            dec!(1000),
-            Currency::USD,
-            TaxTreatment::ExportLut,
-            None,
-            &gst,
-        );
+        let t = invoice_tax(dec!(1000), Currency::USD, TaxTreatment::ExportLut, None, &gst);
         assert_eq!(t.total(), dec!(0));
         assert_eq!(t.endorsement, Some(LUT_ENDORSEMENT));
         assert_eq!(
@@ -185,14 +148,8 @@ mod tests {
     fn tds_starts_on_the_statement_that_crosses_the_threshold() {
         let tds = TdsConfig::default();
         assert_eq!(tds.withholding(dec!(0), dec!(50000), true), dec!(0));
-        assert_eq!(
-            tds.withholding(dec!(30000), dec!(25000), true),
-            dec!(5500.00)
-        );
-        assert_eq!(
-            tds.withholding(dec!(55000), dec!(1000.05), true),
-            dec!(100.01)
-        );
+        assert_eq!(tds.withholding(dec!(30000), dec!(25000), true), dec!(5500.00));
+        assert_eq!(tds.withholding(dec!(55000), dec!(1000.05), true), dec!(100.01));
         assert_eq!(tds.withholding(dec!(55000), dec!(1000), false), dec!(200));
     }
 }

@@ -52,23 +52,10 @@ pub fn price_cogs(
         .and_then(|v| v.in_force(local.date()))
         .ok_or(HoldReason::UnknownProvider)?;
     if report.status == ReportStatus::Cancelled {
-        return Ok(CogsQuote {
-            amount: Decimal::ZERO,
-            rule_version: None,
-            grade: profile.grade,
-            night: false,
-        });
+        return Ok(CogsQuote { amount: Decimal::ZERO, rule_version: None, grade: profile.grade, night: false });
     }
-    let version = catalog
-        .provider_rules()
-        .select(local.date(), rules_as_of)
-        .ok_or(HoldReason::NoProviderRule)?;
+    let version = catalog.provider_rules().select(local.date(), rules_as_of).ok_or(HoldReason::NoProviderRule)?;
     let (amount, night) = cogs_amount(report, local, profile, &version.rules);
     debug_assert_eq!(version.rules.currency, Currency::INR);
-    Ok(CogsQuote {
-        amount,
-        rule_version: Some(version.version),
-        grade: profile.grade,
-        night,
-    })
+    Ok(CogsQuote { amount, rule_version: Some(version.version), grade: profile.grade, night })
 }

@@ -71,9 +71,7 @@ pub(crate) fn price_client_period(
     let structure = &*contract_rules.rules;
     let currency = structure.currency;
     let included = match structure.contract {
-        Contract::Retainer {
-            included_studies, ..
-        } => included_studies as usize,
+        Contract::Retainer { included_studies, .. } => included_studies as usize,
         _ => 0,
     };
     let scope_of = |m: Modality| match structure.tier_scope {
@@ -97,12 +95,8 @@ pub(crate) fn price_client_period(
             versions.push(s.rules.version);
         }
         if i < included {
-            lines.add(
-                InvoiceLineKind::IncludedStudies {
-                    modality: s.modality,
-                },
-                Decimal::ZERO,
-            );
+            let kind = InvoiceLineKind::IncludedStudies { modality: s.modality };
+            lines.add(LineKey::Included(s.modality), || kind, Decimal::ZERO);
             revenue.push(Decimal::ZERO);
             continue;
         }
@@ -116,19 +110,10 @@ pub(crate) fn price_client_period(
         let tier = rules.tier_for(position);
         // The engine holds back studies whose modality has no price, so both lookups succeed.
         let unit_price = rules.prices(s.modality).map_or(Decimal::ZERO, |p| p[tier]);
-        let amount = currency.round(
-            rules
-                .study_amount(s.modality, tier, s.body_regions, s.priority)
-                .unwrap_or_default(),
-        );
-        lines.add(
-            InvoiceLineKind::Studies {
-                modality: s.modality,
-                tier: tier as u32 + 1,
-                unit_price,
-            },
-            amount,
-        );
+        let amount =
+            currency.round(rules.study_amount(s.modality, tier, s.body_regions, s.priority).unwrap_or_default());
+        let key = LineKey::Studies { version: s.rules.version, modality: s.modality, tier };
+        lines.add(key, || InvoiceLineKind::Studies { modality: s.modality, tier: tier as u32 + 1, unit_price }, amount);
         revenue.push(amount);
         study_sum += amount;
     }
@@ -136,24 +121,20 @@ pub(crate) fn price_client_period(
     let client_level = match structure.contract {
         Contract::PerStudy => Decimal::ZERO,
         Contract::Retainer { monthly_fee, .. } => {
-            lines.add(InvoiceLineKind::RetainerFee, monthly_fee);
+            lines.add(LineKey::Fee, || InvoiceLineKind::RetainerFee, monthly_fee);
             monthly_fee
         }
         Contract::MinimumCommitment { monthly_minimum } if study_sum < monthly_minimum => {
             let shortfall = monthly_minimum - study_sum;
-            lines.add(InvoiceLineKind::MinimumShortfall, shortfall);
+            lines.add(LineKey::Fee, || InvoiceLineKind::MinimumShortfall, shortfall);
             shortfall
         }
         Contract::MinimumCommitment { .. } => Decimal::ZERO,
     };
     if !client_level.is_zero() && !studies.is_empty() {
-        let shares = allocate_equally(client_level, studies.len(), currency).expect(
-            "client-level amounts are validated to be in minor units and there are studies",
-        );
-        revenue
-            .iter_mut()
-            .zip(shares)
-            .for_each(|(r, share)| *r += share);
+        let shares = allocate_equally(client_level, studies.len(), currency)
+            .expect("client-level amounts are validated to be in minor units and there are studies");
+        revenue.iter_mut().zip(shares).for_each(|(r, share)| *r += share);
     }
 
     versions.sort_unstable();
@@ -171,27 +152,48 @@ pub(crate) fn price_client_period(
     (draft, revenue)
 }
 
-/// Invoice lines keyed by kind; few distinct kinds per invoice, so a vector is enough.
+/// What makes two studies share an invoice line: cheap to compare, unlike the line's kind.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LineKey {
+    Studies {
+        version: u32,
+        modality: Modality,
+        tier: usize,
+    },
+    Included(Modality),
+    /// The one client-level line (retainer fee or shortfall).
+    Fee,
+}
+
+/// Invoice lines; few distinct per invoice, so a vector is enough.
 #[derive(Default)]
-struct LineBook(Vec<InvoiceLine>);
+struct LineBook(Vec<(LineKey, InvoiceLine)>);
 
 impl LineBook {
-    fn add(&mut self, kind: InvoiceLineKind, amount: Decimal) {
-        match self.0.iter_mut().find(|l| l.kind == kind) {
-            Some(line) => {
+    fn add(&mut self, key: LineKey, kind: impl FnOnce() -> InvoiceLineKind, amount: Decimal) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, line)) => {
                 line.quantity += 1;
                 line.amount += amount;
             }
-            None => self.0.push(InvoiceLine {
-                kind,
-                quantity: 1,
-                amount,
-            }),
+            None => self.0.push((key, InvoiceLine { kind: kind(), quantity: 1, amount })),
         }
     }
 
-    fn finish(mut self) -> Vec<InvoiceLine> {
-        self.0.sort_by_key(|l| l.kind);
-        self.0
+    /// The lines in a stable order; equal kinds from different rule versions merge.
+    fn finish(self) -> Vec<InvoiceLine> {
+        let mut all: Vec<InvoiceLine> = self.0.into_iter().map(|(_, line)| line).collect();
+        all.sort_by_key(|l| l.kind);
+        let mut lines: Vec<InvoiceLine> = Vec::with_capacity(all.len());
+        for line in all {
+            match lines.last_mut() {
+                Some(last) if last.kind == line.kind => {
+                    last.quantity += line.quantity;
+                    last.amount += line.amount;
+                }
+                _ => lines.push(line),
+            }
+        }
+        lines
     }
 }

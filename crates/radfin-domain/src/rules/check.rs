@@ -48,21 +48,9 @@ pub(crate) struct Range {
 }
 
 impl Range {
-    pub const NON_NEGATIVE: Range = Range {
-        min: Decimal::ZERO,
-        min_inclusive: true,
-        max: Decimal::MAX,
-    };
-    pub const PERCENT: Range = Range {
-        min: Decimal::ZERO,
-        min_inclusive: true,
-        max: Decimal::ONE_THOUSAND,
-    };
-    pub const MULTIPLIER: Range = Range {
-        min: Decimal::ZERO,
-        min_inclusive: false,
-        max: Decimal::TEN,
-    };
+    pub const NON_NEGATIVE: Range = Range { min: Decimal::ZERO, min_inclusive: true, max: Decimal::MAX };
+    pub const PERCENT: Range = Range { min: Decimal::ZERO, min_inclusive: true, max: Decimal::ONE_THOUSAND };
+    pub const MULTIPLIER: Range = Range { min: Decimal::ZERO, min_inclusive: false, max: Decimal::TEN };
 }
 
 #[derive(Default)]
@@ -80,10 +68,7 @@ pub(crate) fn index(path: &str, i: usize) -> String {
 
 impl Checker {
     pub fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.problems.push(RuleProblem {
-            path: path.into(),
-            message: message.into(),
-        });
+        self.problems.push(RuleProblem { path: path.into(), message: message.into() });
     }
 
     pub fn finish<T>(self, value: Option<T>) -> Result<T, RuleErrors> {
@@ -95,27 +80,17 @@ impl Checker {
 
     /// Parses the text as JSON; a syntax error is the only problem reported.
     pub fn parse(&mut self, text: &str) -> Option<Value> {
-        serde_json::from_str(text)
-            .map_err(|e| self.problem("$", format!("not valid JSON: {e}")))
-            .ok()
+        serde_json::from_str(text).map_err(|e| self.problem("$", format!("not valid JSON: {e}"))).ok()
     }
 
     /// An object whose keys must all be in `allowed`.
-    pub fn object<'v>(
-        &mut self,
-        value: &'v Value,
-        path: &str,
-        allowed: &[&str],
-    ) -> Option<&'v Map<String, Value>> {
+    pub fn object<'v>(&mut self, value: &'v Value, path: &str, allowed: &[&str]) -> Option<&'v Map<String, Value>> {
         let Some(map) = value.as_object() else {
             self.problem(path, format!("must be an object, got {}", kind(value)));
             return None;
         };
         for key in map.keys().filter(|k| !allowed.contains(&k.as_str())) {
-            self.problem(
-                child(path, key),
-                format!("unknown field; expected one of {}", allowed.join(", ")),
-            );
+            self.problem(child(path, key), format!("unknown field; expected one of {}", allowed.join(", ")));
         }
         Some(map)
     }
@@ -129,12 +104,7 @@ impl Checker {
         map
     }
 
-    pub fn required<'v>(
-        &mut self,
-        map: &'v Map<String, Value>,
-        path: &str,
-        key: &str,
-    ) -> Option<&'v Value> {
+    pub fn required<'v>(&mut self, map: &'v Map<String, Value>, path: &str, key: &str) -> Option<&'v Value> {
         let v = map.get(key);
         if v.is_none() {
             self.problem(child(path, key), "is required");
@@ -164,9 +134,7 @@ impl Checker {
         T::Err: fmt::Display,
     {
         let s = self.string(value, path)?;
-        s.parse()
-            .map_err(|e: T::Err| self.problem(path, e.to_string()))
-            .ok()
+        s.parse().map_err(|e: T::Err| self.problem(path, e.to_string())).ok()
     }
 
     /// A decimal written as a JSON string (`"120.00"`), never a JSON number: numbers would
@@ -175,17 +143,11 @@ impl Checker {
         let text = match value {
             Value::String(s) => s,
             Value::Number(n) => {
-                self.problem(
-                    path,
-                    format!("must be a decimal string such as \"{n}\", not a JSON number"),
-                );
+                self.problem(path, format!("must be a decimal string such as \"{n}\", not a JSON number"));
                 return None;
             }
             other => {
-                self.problem(
-                    path,
-                    format!("must be a decimal string, got {}", kind(other)),
-                );
+                self.problem(path, format!("must be a decimal string, got {}", kind(other)));
                 return None;
             }
         };
@@ -193,26 +155,11 @@ impl Checker {
             self.problem(path, format!("{text:?} is not a decimal number"));
             return None;
         };
-        let above_min = if range.min_inclusive {
-            d >= range.min
-        } else {
-            d > range.min
-        };
+        let above_min = if range.min_inclusive { d >= range.min } else { d > range.min };
         if !above_min || d > range.max {
-            let lower = if range.min_inclusive {
-                "at least"
-            } else {
-                "greater than"
-            };
-            let upper = if range.max == Decimal::MAX {
-                String::new()
-            } else {
-                format!(" and at most {}", range.max)
-            };
-            self.problem(
-                path,
-                format!("must be {lower} {}{upper}, got {text}", range.min),
-            );
+            let lower = if range.min_inclusive { "at least" } else { "greater than" };
+            let upper = if range.max == Decimal::MAX { String::new() } else { format!(" and at most {}", range.max) };
+            self.problem(path, format!("must be {lower} {}{upper}, got {text}", range.min));
             return None;
         }
         Some(d)
@@ -223,10 +170,7 @@ impl Checker {
         match value.as_u64() {
             Some(n) if (min..=max).contains(&n) => Some(n),
             _ => {
-                self.problem(
-                    path,
-                    format!("must be a whole number from {min} to {max}, got {value}"),
-                );
+                self.problem(path, format!("must be a whole number from {min} to {max}, got {value}"));
                 None
             }
         }

@@ -76,10 +76,7 @@ impl ClientRules {
 
     /// The 0-based tier that contains the `count`-th study (count ≥ 1).
     pub fn tier_for(&self, count: u32) -> usize {
-        self.tiers
-            .iter()
-            .position(|up_to| up_to.is_none_or(|u| count <= u))
-            .unwrap_or(self.tiers.len() - 1)
+        self.tiers.iter().position(|up_to| up_to.is_none_or(|u| count <= u)).unwrap_or(self.tiers.len() - 1)
     }
 
     pub fn prices(&self, modality: Modality) -> Option<&[Decimal]> {
@@ -105,30 +102,16 @@ fn parse_doc(c: &mut Checker, doc: &Value) -> Option<ClientRules> {
     let root = c.object(doc, "$", FIELDS)?;
     let client_id = c.required(root, "$", "client_id").and_then(|v| {
         let s = c.string(v, "$.client_id")?;
-        ClientId::parse(s)
-            .map_err(|e| c.problem("$.client_id", format!("not a client id: {e}")))
-            .ok()
+        ClientId::parse(s).map_err(|e| c.problem("$.client_id", format!("not a client id: {e}"))).ok()
     });
-    let currency = c
-        .required(root, "$", "currency")
-        .and_then(|v| c.parsed::<Currency>(v, "$.currency"));
-    let contract = c
-        .required(root, "$", "contract")
-        .and_then(|v| parse_contract(c, v, currency));
-    let tier_mode = c
-        .required(root, "$", "tier_mode")
-        .and_then(|v| c.parsed::<TierMode>(v, "$.tier_mode"));
-    let tier_scope = c
-        .required(root, "$", "tier_scope")
-        .and_then(|v| c.parsed::<TierScope>(v, "$.tier_scope"));
-    let tiers = c
-        .required(root, "$", "tiers")
-        .and_then(|v| parse_tiers(c, v));
+    let currency = c.required(root, "$", "currency").and_then(|v| c.parsed::<Currency>(v, "$.currency"));
+    let contract = c.required(root, "$", "contract").and_then(|v| parse_contract(c, v, currency));
+    let tier_mode = c.required(root, "$", "tier_mode").and_then(|v| c.parsed::<TierMode>(v, "$.tier_mode"));
+    let tier_scope = c.required(root, "$", "tier_scope").and_then(|v| c.parsed::<TierScope>(v, "$.tier_scope"));
+    let tiers = c.required(root, "$", "tiers").and_then(|v| parse_tiers(c, v));
     // Prices are checked against the number of tiers given, even when a tier itself is invalid.
     let tier_count = root.get("tiers").and_then(Value::as_array).map(Vec::len);
-    let unit_prices = c
-        .required(root, "$", "unit_prices")
-        .and_then(|v| parse_unit_prices(c, v, tier_count));
+    let unit_prices = c.required(root, "$", "unit_prices").and_then(|v| parse_unit_prices(c, v, tier_count));
     let additional_region_pct = match root.get("additional_region_pct") {
         Some(v) => c.decimal(v, "$.additional_region_pct", Range::PERCENT),
         None => Some(Decimal::ZERO),
@@ -164,10 +147,7 @@ fn parse_uplifts(c: &mut Checker, v: &Value) -> Option<UpliftTable> {
     let path = "$.uplift_pct";
     let map = c.map(v, path)?;
     if map.contains_key("NIGHT") {
-        c.problem(
-            child(path, "NIGHT"),
-            "client uplifts apply by priority only (ROUTINE, URGENT, STAT)",
-        );
+        c.problem(child(path, "NIGHT"), "client uplifts apply by priority only (ROUTINE, URGENT, STAT)");
     }
     let allowed = ["ROUTINE", "URGENT", "STAT", "NIGHT"];
     c.object(v, path, &allowed)?;
@@ -183,20 +163,12 @@ fn line_amount(
     currency: Option<Currency>,
 ) -> Option<Decimal> {
     let p = child(path, key);
-    let amount = c
-        .required(obj, path, key)
-        .and_then(|v| c.decimal(v, &p, Range::NON_NEGATIVE))?;
+    let amount = c.required(obj, path, key).and_then(|v| c.decimal(v, &p, Range::NON_NEGATIVE))?;
     if let Some(cur) = currency
         && amount.scale() > cur.minor_units()
         && cur.round(amount) != amount
     {
-        c.problem(
-            p,
-            format!(
-                "must be a whole number of {cur} minor units ({} decimals)",
-                cur.minor_units()
-            ),
-        );
+        c.problem(p, format!("must be a whole number of {cur} minor units ({} decimals)", cur.minor_units()));
         return None;
     }
     Some(amount)
@@ -205,9 +177,7 @@ fn line_amount(
 fn parse_contract(c: &mut Checker, v: &Value, currency: Option<Currency>) -> Option<Contract> {
     let path = "$.contract";
     let obj = c.map(v, path)?;
-    let kind = c
-        .required(obj, path, "type")
-        .and_then(|t| c.string(t, &child(path, "type")))?;
+    let kind = c.required(obj, path, "type").and_then(|t| c.string(t, &child(path, "type")))?;
     match kind {
         "PER_STUDY" => {
             c.object(v, path, &["type"])?;
@@ -225,13 +195,10 @@ fn parse_contract(c: &mut Checker, v: &Value, currency: Option<Currency>) -> Opt
         "RETAINER" => {
             c.object(v, path, &["type", "monthly_fee", "included_studies"])?;
             let monthly_fee = line_amount(c, obj, path, "monthly_fee", currency);
-            let included = c.required(obj, path, "included_studies").and_then(|n| {
-                c.integer(n, &child(path, "included_studies"), 0, u64::from(u32::MAX))
-            });
-            Some(Contract::Retainer {
-                monthly_fee: monthly_fee?,
-                included_studies: u32::try_from(included?).ok()?,
-            })
+            let included = c
+                .required(obj, path, "included_studies")
+                .and_then(|n| c.integer(n, &child(path, "included_studies"), 0, u64::from(u32::MAX)));
+            Some(Contract::Retainer { monthly_fee: monthly_fee?, included_studies: u32::try_from(included?).ok()? })
         }
         other => {
             c.problem(
@@ -278,19 +245,13 @@ fn parse_tiers(c: &mut Checker, v: &Value) -> Option<Vec<Option<u32>>> {
         };
         let n = u32::try_from(n).unwrap_or(u32::MAX);
         if i == last {
-            c.problem(
-                up_path.clone(),
-                "the last tier must be unbounded (null) so every study has a price",
-            );
+            c.problem(up_path.clone(), "the last tier must be unbounded (null) so every study has a price");
             ok = false;
         }
         if let Some(Some(prev)) = tiers.last()
             && n <= *prev
         {
-            c.problem(
-                up_path,
-                format!("must be greater than the previous tier's {prev}"),
-            );
+            c.problem(up_path, format!("must be greater than the previous tier's {prev}"));
             ok = false;
         }
         tiers.push(Some(n));
@@ -309,17 +270,11 @@ fn parse_unit_prices(
         if let Some(n) = tier_count
             && items.len() != n
         {
-            c.problem(
-                p,
-                format!("must have one price per tier ({n}), got {}", items.len()),
-            );
+            c.problem(p, format!("must have one price per tier ({n}), got {}", items.len()));
             return None;
         }
-        let parsed: Vec<Option<Decimal>> = items
-            .iter()
-            .enumerate()
-            .map(|(i, x)| c.decimal(x, &index(p, i), Range::NON_NEGATIVE))
-            .collect();
+        let parsed: Vec<Option<Decimal>> =
+            items.iter().enumerate().map(|(i, x)| c.decimal(x, &index(p, i), Range::NON_NEGATIVE)).collect();
         parsed.into_iter().collect()
     })?;
     if prices.iter().all(Option::is_none) {

@@ -94,18 +94,14 @@ pub struct RuleHistory<T> {
 
 impl<T> Default for RuleHistory<T> {
     fn default() -> Self {
-        Self {
-            versions: Vec::new(),
-        }
+        Self { versions: Vec::new() }
     }
 }
 
 impl<T> RuleHistory<T> {
     pub fn push(&mut self, version: RuleVersion<T>) {
         let key = (version.effective_from, version.recorded_at);
-        let at = self
-            .versions
-            .partition_point(|v| (v.effective_from, v.recorded_at) <= key);
+        let at = self.versions.partition_point(|v| (v.effective_from, v.recorded_at) <= key);
         self.versions.insert(at, version);
     }
 
@@ -114,10 +110,7 @@ impl<T> RuleHistory<T> {
     /// recorded by then (for equal `effective_from`, the later recording corrects the earlier).
     pub fn select(&self, date: NaiveDate, rules_as_of: DateTime<Utc>) -> Option<&RuleVersion<T>> {
         let n = self.versions.partition_point(|v| v.effective_from <= date);
-        self.versions[..n]
-            .iter()
-            .rev()
-            .find(|v| v.recorded_at <= rules_as_of)
+        self.versions[..n].iter().rev().find(|v| v.recorded_at <= rules_as_of)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &RuleVersion<T>> {

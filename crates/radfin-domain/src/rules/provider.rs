@@ -21,11 +21,7 @@ pub struct NightWindow {
 
 impl NightWindow {
     pub fn contains(&self, t: NaiveTime) -> bool {
-        if self.start < self.end {
-            self.start <= t && t < self.end
-        } else {
-            t >= self.start || t < self.end
-        }
+        if self.start < self.end { self.start <= t && t < self.end } else { t >= self.start || t < self.end }
     }
 }
 
@@ -77,10 +73,7 @@ impl ProviderRules {
 
     /// The base fee for a provider and modality, the provider's override first.
     pub fn base_fee(&self, provider: &ProviderId, modality: Modality) -> Decimal {
-        self.overrides
-            .get(provider)
-            .and_then(|o| o[modality.index()])
-            .unwrap_or(self.base_fee[modality.index()])
+        self.overrides.get(provider).and_then(|o| o[modality.index()]).unwrap_or(self.base_fee[modality.index()])
     }
 
     /// The multiplier of the band with the largest `min_years` not above `years`.
@@ -106,29 +99,19 @@ impl ProviderRules {
 
 fn parse_doc(c: &mut Checker, doc: &Value) -> Option<ProviderRules> {
     let root = c.object(doc, "$", FIELDS)?;
-    let currency = c
-        .required(root, "$", "currency")
-        .and_then(|v| c.parsed::<Currency>(v, "$.currency"));
+    let currency = c.required(root, "$", "currency").and_then(|v| c.parsed::<Currency>(v, "$.currency"));
     if currency.is_some_and(|cur| cur != Currency::INR) {
-        c.problem(
-            "$.currency",
-            "provider payouts are made in INR; the document must say \"INR\"",
-        );
+        c.problem("$.currency", "provider payouts are made in INR; the document must say \"INR\"");
     }
     let base_fee = c.required(root, "$", "base_fee").and_then(|v| {
-        let fees = modality_map(c, v, "$.base_fee", |c, v, p| {
-            c.decimal(v, p, Range::NON_NEGATIVE)
-        })?;
+        let fees = modality_map(c, v, "$.base_fee", |c, v, p| c.decimal(v, p, Range::NON_NEGATIVE))?;
         let mut all = [Decimal::ZERO; Modality::ALL.len()];
         let mut complete = true;
         for m in Modality::ALL {
             match fees[m.index()] {
                 Some(fee) => all[m.index()] = fee,
                 None => {
-                    c.problem(
-                        child("$.base_fee", m.as_str()),
-                        "is required: every modality needs a base fee",
-                    );
+                    c.problem(child("$.base_fee", m.as_str()), "is required: every modality needs a base fee");
                     complete = false;
                 }
             }
@@ -139,12 +122,8 @@ fn parse_doc(c: &mut Checker, doc: &Value) -> Option<ProviderRules> {
         Some(v) => c.decimal(v, "$.additional_region_pct", Range::PERCENT),
         None => Some(Decimal::ZERO),
     };
-    let grade_multiplier = c
-        .required(root, "$", "grade_multiplier")
-        .and_then(|v| parse_grades(c, v));
-    let seniority = c
-        .required(root, "$", "seniority_multiplier")
-        .and_then(|v| parse_seniority(c, v));
+    let grade_multiplier = c.required(root, "$", "grade_multiplier").and_then(|v| parse_grades(c, v));
+    let seniority = c.required(root, "$", "seniority_multiplier").and_then(|v| parse_seniority(c, v));
     let (uplift_pct, night_uplift_pct) = match root.get("uplift_pct") {
         Some(v) => parse_uplifts(c, v),
         None => (Some(UpliftTable::default()), Some(Decimal::ZERO)),
@@ -167,11 +146,7 @@ fn parse_doc(c: &mut Checker, doc: &Value) -> Option<ProviderRules> {
         let p = Priority::ALL[i];
         let base = uplift_pct.pct(p);
         [0, 1].map(|night| {
-            let night_pct = if night == 1 {
-                night_uplift_pct
-            } else {
-                Decimal::ZERO
-            };
+            let night_pct = if night == 1 { night_uplift_pct } else { Decimal::ZERO };
             Decimal::ONE + (base + night_pct) / Decimal::ONE_HUNDRED
         })
     });
@@ -226,35 +201,23 @@ fn parse_seniority(c: &mut Checker, v: &Value) -> Option<Vec<SeniorityBand>> {
             ok = false;
             continue;
         };
-        let min_years = c
-            .required(obj, &p, "min_years")
-            .and_then(|v| c.integer(v, &child(&p, "min_years"), 0, 80));
-        let multiplier = c
-            .required(obj, &p, "multiplier")
-            .and_then(|v| c.decimal(v, &child(&p, "multiplier"), Range::MULTIPLIER));
+        let min_years = c.required(obj, &p, "min_years").and_then(|v| c.integer(v, &child(&p, "min_years"), 0, 80));
+        let multiplier =
+            c.required(obj, &p, "multiplier").and_then(|v| c.decimal(v, &child(&p, "multiplier"), Range::MULTIPLIER));
         match (min_years, multiplier) {
             (Some(y), Some(m)) => {
                 let y = u32::try_from(y).unwrap_or(u32::MAX);
                 if let Some(prev) = bands.last().map(|b: &SeniorityBand| b.min_years)
                     && y <= prev
                 {
-                    c.problem(
-                        child(&p, "min_years"),
-                        format!("must be greater than the previous band's {prev}"),
-                    );
+                    c.problem(child(&p, "min_years"), format!("must be greater than the previous band's {prev}"));
                     ok = false;
                 }
                 if i == 0 && y != 0 {
-                    c.problem(
-                        child(&p, "min_years"),
-                        "the first band must start at 0 so every provider has one",
-                    );
+                    c.problem(child(&p, "min_years"), "the first band must start at 0 so every provider has one");
                     ok = false;
                 }
-                bands.push(SeniorityBand {
-                    min_years: y,
-                    multiplier: m,
-                });
+                bands.push(SeniorityBand { min_years: y, multiplier: m });
             }
             _ => ok = false,
         }
@@ -280,14 +243,9 @@ fn parse_night_window(c: &mut Checker, v: &Value) -> Option<NightWindow> {
     let mut time = |key: &str| {
         let p = child(path, key);
         let s = c.required(obj, path, key).and_then(|v| c.string(v, &p))?;
-        let t = NaiveTime::parse_from_str(s, "%H:%M")
-            .ok()
-            .filter(|_| s.len() == 5);
+        let t = NaiveTime::parse_from_str(s, "%H:%M").ok().filter(|_| s.len() == 5);
         if t.is_none() {
-            c.problem(
-                p,
-                format!("must be a time HH:MM from 00:00 to 23:59, got {s:?}"),
-            );
+            c.problem(p, format!("must be a time HH:MM from 00:00 to 23:59, got {s:?}"));
         }
         t
     };
@@ -309,14 +267,10 @@ fn parse_overrides(c: &mut Checker, v: &Value) -> Option<FxHashMap<ProviderId, F
     let mut ok = true;
     for (id, body) in map {
         let p = child(path, id);
-        let provider = ProviderId::parse(id)
-            .map_err(|e| c.problem(&p, format!("not a provider id: {e}")))
-            .ok();
+        let provider = ProviderId::parse(id).map_err(|e| c.problem(&p, format!("not a provider id: {e}"))).ok();
         let fees = c.object(body, &p, &["base_fee"]).and_then(|o| {
             let fees = c.required(o, &p, "base_fee")?;
-            modality_map(c, fees, &child(&p, "base_fee"), |c, v, p| {
-                c.decimal(v, p, Range::NON_NEGATIVE)
-            })
+            modality_map(c, fees, &child(&p, "base_fee"), |c, v, p| c.decimal(v, p, Range::NON_NEGATIVE))
         });
         match (provider, fees) {
             (Some(provider), Some(fees)) => {

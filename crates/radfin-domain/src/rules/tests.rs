@@ -48,18 +48,9 @@ fn the_specs_provider_document_parses() {
     let r = ProviderRules::parse(SPEC_PROVIDER_RULES).unwrap();
     assert_eq!(r.currency, Currency::INR);
     assert_eq!(r.base_fee[Modality::PetCt.index()], dec!(1500.00));
-    assert_eq!(
-        r.base_fee(&ProviderId::parse("RAD-007").unwrap(), Modality::Mri),
-        dec!(1100.00)
-    );
-    assert_eq!(
-        r.base_fee(&ProviderId::parse("RAD-007").unwrap(), Modality::Ct),
-        dec!(600.00)
-    );
-    assert_eq!(
-        r.base_fee(&ProviderId::parse("RAD-001").unwrap(), Modality::Mri),
-        dec!(900.00)
-    );
+    assert_eq!(r.base_fee(&ProviderId::parse("RAD-007").unwrap(), Modality::Mri), dec!(1100.00));
+    assert_eq!(r.base_fee(&ProviderId::parse("RAD-007").unwrap(), Modality::Ct), dec!(600.00));
+    assert_eq!(r.base_fee(&ProviderId::parse("RAD-001").unwrap(), Modality::Mri), dec!(900.00));
     assert_eq!(r.grade_multiplier[Grade::Consultant.index()], dec!(1.20));
     assert_eq!(r.seniority_multiplier(0), dec!(1.00));
     assert_eq!(r.seniority_multiplier(9), dec!(1.05));
@@ -81,10 +72,7 @@ fn the_night_window_crosses_midnight() {
     assert!(!r.is_night(t("06:00")));
     assert!(!r.is_night(t("21:59")));
     assert!(!r.is_night(t("12:00")));
-    let day = NightWindow {
-        start: t("01:00"),
-        end: t("05:00"),
-    };
+    let day = NightWindow { start: t("01:00"), end: t("05:00") };
     assert!(day.contains(t("01:00")) && !day.contains(t("05:00")) && !day.contains(t("23:00")));
 }
 
@@ -94,54 +82,24 @@ fn the_specs_client_document_parses() {
     assert_eq!(r.client_id, ClientId::parse("HOSP-001").unwrap());
     assert_eq!(r.currency, Currency::USD);
     assert_eq!(r.contract, Contract::PerStudy);
-    assert_eq!(
-        (r.tier_mode, r.tier_scope),
-        (TierMode::Graduated, TierScope::AllModalities)
-    );
+    assert_eq!((r.tier_mode, r.tier_scope), (TierMode::Graduated, TierScope::AllModalities));
     assert_eq!(r.tiers, vec![Some(100), Some(500), None]);
-    assert_eq!(
-        r.prices(Modality::Ct),
-        Some(&[dec!(40.00), dec!(35.00), dec!(30.00)][..])
-    );
+    assert_eq!(r.prices(Modality::Ct), Some(&[dec!(40.00), dec!(35.00), dec!(30.00)][..]));
     assert_eq!(r.prices(Modality::Nm), None);
     assert_eq!(r.tax, TaxTreatment::ExportLut);
-    assert_eq!(
-        (
-            r.tier_for(1),
-            r.tier_for(100),
-            r.tier_for(101),
-            r.tier_for(500),
-            r.tier_for(501)
-        ),
-        (0, 0, 1, 1, 2)
-    );
-    assert_eq!(
-        r.study_amount(Modality::Mri, 0, 1, Priority::Stat),
-        Some(dec!(66.0000))
-    );
+    assert_eq!((r.tier_for(1), r.tier_for(100), r.tier_for(101), r.tier_for(500), r.tier_for(501)), (0, 0, 1, 1, 2));
+    assert_eq!(r.study_amount(Modality::Mri, 0, 1, Priority::Stat), Some(dec!(66.0000)));
 }
 
 #[test]
 fn contracts_parse_with_their_amounts() {
     let mut doc: serde_json::Value = serde_json::from_str(SPEC_CLIENT_RULES).unwrap();
-    doc["contract"] =
-        json!({"type": "RETAINER", "monthly_fee": "5000.00", "included_studies": 200});
+    doc["contract"] = json!({"type": "RETAINER", "monthly_fee": "5000.00", "included_studies": 200});
     let r = ClientRules::parse(&doc.to_string()).unwrap();
-    assert_eq!(
-        r.contract,
-        Contract::Retainer {
-            monthly_fee: dec!(5000.00),
-            included_studies: 200
-        }
-    );
+    assert_eq!(r.contract, Contract::Retainer { monthly_fee: dec!(5000.00), included_studies: 200 });
     doc["contract"] = json!({"type": "MINIMUM_COMMITMENT", "monthly_minimum": "2500"});
     let r = ClientRules::parse(&doc.to_string()).unwrap();
-    assert_eq!(
-        r.contract,
-        Contract::MinimumCommitment {
-            monthly_minimum: dec!(2500)
-        }
-    );
+    assert_eq!(r.contract, Contract::MinimumCommitment { monthly_minimum: dec!(2500) });
 }
 
 #[test]
@@ -178,52 +136,24 @@ fn an_invalid_provider_document_lists_every_problem() {
         ]
     );
     let text = err.to_string();
-    assert!(
-        text.contains(
-            "$.base_fee.XRAY: must be a decimal string such as \"120\", not a JSON number"
-        ),
-        "{text}"
-    );
-    assert!(
-        text.contains("$.currency: provider payouts are made in INR"),
-        "{text}"
-    );
+    assert!(text.contains("$.base_fee.XRAY: must be a decimal string such as \"120\", not a JSON number"), "{text}");
+    assert!(text.contains("$.currency: provider payouts are made in INR"), "{text}");
 }
 
 #[test]
 fn missing_fields_are_named() {
     let err = ProviderRules::parse("{}").unwrap_err();
-    assert_eq!(
-        paths(&err),
-        [
-            "$.base_fee",
-            "$.currency",
-            "$.grade_multiplier",
-            "$.seniority_multiplier"
-        ]
-    );
+    assert_eq!(paths(&err), ["$.base_fee", "$.currency", "$.grade_multiplier", "$.seniority_multiplier"]);
     let err = ClientRules::parse("{}").unwrap_err();
     assert_eq!(
         paths(&err),
-        [
-            "$.client_id",
-            "$.contract",
-            "$.currency",
-            "$.tax",
-            "$.tier_mode",
-            "$.tier_scope",
-            "$.tiers",
-            "$.unit_prices"
-        ]
+        ["$.client_id", "$.contract", "$.currency", "$.tax", "$.tier_mode", "$.tier_scope", "$.tiers", "$.unit_prices"]
     );
     let err = ClientRules::parse("[1,").unwrap_err();
     assert_eq!(paths(&err), ["$"]);
     assert!(err.to_string().contains("not valid JSON"));
     let err = ProviderRules::parse("[]").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "invalid rule document: $: must be an object, got an array"
-    );
+    assert_eq!(err.to_string(), "invalid rule document: $: must be an object, got an array");
 }
 
 #[test]
@@ -278,12 +208,7 @@ fn d(s: &str) -> NaiveDate {
 }
 
 fn version(v: u32, from: &str, recorded: &str) -> RuleVersion<u32> {
-    RuleVersion {
-        version: v,
-        effective_from: d(from),
-        recorded_at: at(recorded),
-        rules: Arc::new(v),
-    }
+    RuleVersion { version: v, effective_from: d(from), recorded_at: at(recorded), rules: Arc::new(v) }
 }
 
 #[test]
