@@ -47,8 +47,22 @@ pub struct Demo {
     pub traffic_weights: BTreeMap<ClientId, u32>,
 }
 
+/// A rule document as filed, for putting it through the pricing service.
+pub struct RuleFile {
+    pub effective_from: NaiveDate,
+    pub document: String,
+}
+
+#[derive(Default)]
+pub struct RuleFiles {
+    pub provider: Vec<RuleFile>,
+    pub clients: Vec<(ClientId, RuleFile)>,
+}
+
 pub struct Samples {
     pub catalog: Catalog,
+    pub rule_files: RuleFiles,
+    pub rates: Vec<FxRate>,
     pub providers: Vec<ProviderProfile>,
     pub clients: Vec<ClientProfile>,
     pub fx: FxTable,
@@ -65,16 +79,17 @@ fn rule_version<T>(
     number: u32,
     v: &VersionFile,
     parse: impl Fn(&str) -> Result<T, RuleErrors>,
-) -> anyhow::Result<RuleVersion<T>> {
+) -> anyhow::Result<(RuleVersion<T>, RuleFile)> {
     let path = dir.join(&v.file);
     let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let rules = parse(&text).with_context(|| format!("{} is rejected", path.display()))?;
-    Ok(RuleVersion {
+    let version = RuleVersion {
         version: number,
         effective_from: v.effective_from,
         recorded_at: v.recorded_at,
         rules: Arc::new(rules),
-    })
+    };
+    Ok((version, RuleFile { effective_from: v.effective_from, document: text }))
 }
 
 pub fn load(dir: &Path, max_rate_age_days: u32) -> anyhow::Result<Samples> {
@@ -88,25 +103,29 @@ pub fn load(dir: &Path, max_rate_age_days: u32) -> anyhow::Result<Samples> {
     parties.clients.iter().cloned().for_each(|c| catalog.add_client(c));
 
     let rules_dir = dir.join("rules");
+    let mut rule_files = RuleFiles::default();
     for (i, v) in versions.provider.iter().enumerate() {
-        catalog.add_provider_rules(rule_version(&rules_dir, i as u32 + 1, v, ProviderRules::parse)?);
+        let (version, file) = rule_version(&rules_dir, i as u32 + 1, v, ProviderRules::parse)?;
+        catalog.add_provider_rules(version);
+        rule_files.provider.push(file);
     }
     // Versions are numbered per client, in the order the manifest lists them.
     let mut numbers: BTreeMap<String, u32> = BTreeMap::new();
     for v in &versions.clients {
-        let parsed = rule_version(&rules_dir, 0, v, ClientRules::parse)?;
+        let (parsed, file) = rule_version(&rules_dir, 0, v, ClientRules::parse)?;
         let number = numbers.entry(parsed.rules.client_id.to_string()).or_default();
         *number += 1;
+        rule_files.clients.push((parsed.rules.client_id.clone(), file));
         catalog.add_client_rules(RuleVersion { version: *number, ..parsed });
     }
 
     let mut fx = FxTable::new(max_rate_age_days);
-    for rate in rates {
+    for rate in rates.iter().cloned() {
         let what = format!("{} rate of {}", rate.currency, rate.rate_date);
         fx.add(rate).with_context(|| format!("fx-rates.json: {what} is rejected"))?;
     }
     if let Some(unknown) = demo.traffic_weights.keys().find(|id| catalog.client(id).is_none()) {
         bail!("demo.json: traffic weight for unknown client {unknown}");
     }
-    Ok(Samples { catalog, providers: parties.providers, clients: parties.clients, fx, demo })
+    Ok(Samples { catalog, rule_files, rates, providers: parties.providers, clients: parties.clients, fx, demo })
 }

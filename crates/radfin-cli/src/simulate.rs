@@ -51,7 +51,7 @@ pub struct Args {
 
 pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
     let calendar = BusinessCalendar::named(&args.business_tz)?;
-    let Samples { catalog, providers, clients, fx, demo } = samples::load(&args.samples, args.fx_max_age_days)
+    let Samples { catalog, providers, clients, fx, demo, .. } = samples::load(&args.samples, args.fx_max_age_days)
         .with_context(|| format!("cannot load {}", args.samples.display()))?;
 
     let weights: Vec<(ClientId, u32)> = demo.traffic_weights.iter().map(|(id, w)| (id.clone(), *w)).collect();

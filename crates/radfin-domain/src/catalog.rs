@@ -48,6 +48,20 @@ impl Catalog {
         self.client_rules.get(id)
     }
 
+    /// Every provider's versions, in id order.
+    pub fn providers(&self) -> impl Iterator<Item = &Versions<ProviderProfile>> {
+        let mut all: Vec<_> = self.providers.iter().collect();
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        all.into_iter().map(|(_, v)| v)
+    }
+
+    /// Every client's versions, in id order.
+    pub fn clients(&self) -> impl Iterator<Item = &Versions<ClientProfile>> {
+        let mut all: Vec<_> = self.clients.iter().collect();
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        all.into_iter().map(|(_, v)| v)
+    }
+
     /// Clients with rules, in id order.
     pub fn clients_with_rules(&self) -> Vec<&ClientId> {
         let mut ids: Vec<&ClientId> = self.client_rules.keys().collect();

@@ -83,6 +83,20 @@ impl FxTable {
         Ok(())
     }
 
+    /// Every rate, by currency code and date (for the same date, in the order added).
+    pub fn rates(&self) -> impl Iterator<Item = FxRate> + '_ {
+        let mut currencies: Vec<&Currency> = self.rates.keys().collect();
+        currencies.sort_by_key(|c| c.code());
+        currencies.into_iter().flat_map(move |c| {
+            self.rates[c].iter().map(move |(date, r)| FxRate {
+                rate_date: *date,
+                currency: *c,
+                inr_per_unit: r.inr_per_unit,
+                source: r.source.to_string(),
+            })
+        })
+    }
+
     /// The latest rate on or before `date`, at most the configured age old.
     pub fn rate_on(&self, currency: Currency, date: NaiveDate) -> Result<&AppliedRate, FxError> {
         let earliest = date - self.max_age;

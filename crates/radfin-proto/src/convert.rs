@@ -5,14 +5,16 @@
 //!   handed over by their domain names (`MODALITY_CT` → `"CT"`); `UNSPECIFIED` or a number this
 //!   build does not know is handed over as text no domain name equals, so the domain reports the
 //!   field.
-//! - A priced report goes out with the period it was priced in and comes back as a
-//!   [`PricedReportInPeriod`]; money travels as decimal strings and is parsed exactly
+//! - A priced report goes out with the period and run it was priced in and its INR value, and
+//!   comes back as a [`PricedInRun`]; money travels as decimal strings and is parsed exactly
 //!   ([`Decimal::from_str_exact`]), and every failure names its field ([`ConvertError`]).
 
 use std::borrow::Cow;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use radfin_domain::fx::{AppliedRate, InrAmount};
 use radfin_domain::report::ValidationErrors;
 use radfin_domain::{ClientId, Currency, Money, Period, PricedReport, ProviderId, RawReport, ReportEvent, ReportId};
 use rust_decimal::Decimal;
@@ -111,6 +113,10 @@ mirror! {
 
 /// An instant as RFC 3339 in UTC (`2026-01-31T20:00:00Z`), with fractional seconds only when
 /// it has them.
+fn date_text(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
+}
+
 fn instant_text(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
@@ -219,27 +225,30 @@ pub fn report_from_proto(msg: &ingest::ReportEvent, now: DateTime<Utc>) -> Resul
 // ---------------------------------------------------------------------------------------------
 // Priced reports
 
-/// A priced report with the billing period it was priced in. (The domain's [`PricedReport`]
-/// leaves the period to the [`radfin_domain::PeriodPricing`] that holds it; a message carries it.)
+/// A priced report as it travels between pricing and the ledger: the domain's [`PricedReport`]
+/// with the period and pricing run it was priced in and its revenue converted to INR.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PricedReportInPeriod {
+pub struct PricedInRun {
     pub period: Period,
+    pub run_id: u64,
     pub report: PricedReport,
+    pub revenue_inr: InrAmount,
 }
 
-impl From<(&PricedReport, Period)> for pricing::PricedReport {
-    fn from((p, period): (&PricedReport, Period)) -> Self {
+impl From<&PricedInRun> for pricing::PricedReport {
+    fn from(m: &PricedInRun) -> Self {
+        let p = &m.report;
         Self {
             report_id: p.report_id.to_string(),
             revision: p.revision,
-            period: period.to_string(),
+            period: m.period.to_string(),
             client_id: p.client_id.to_string(),
             provider_id: p.provider_id.to_string(),
             modality: i32::from(common::Modality::from(p.modality)),
             grade: i32::from(common::Grade::from(p.grade)),
             status: i32::from(common::ReportStatus::from(p.status)),
             finalized_at: instant_text(p.finalized_at),
-            local_date: p.local_date.format("%Y-%m-%d").to_string(),
+            local_date: date_text(p.local_date),
             cogs: Some(pricing::Cogs {
                 amount_inr: amount_text(p.cogs, Currency::INR),
                 rule_version: p.cogs_rule_version,
@@ -248,20 +257,22 @@ impl From<(&PricedReport, Period)> for pricing::PricedReport {
                 amount: amount_text(p.revenue.amount, p.revenue.currency),
                 currency: p.revenue.currency.code().to_owned(),
                 rule_version: p.revenue_rule_version,
+                amount_inr: amount_text(m.revenue_inr.amount_inr, Currency::INR),
+                fx: m.revenue_inr.rate.as_ref().map(|r| pricing::FxApplied {
+                    inr_per_unit: r.inr_per_unit.to_string(),
+                    rate_date: date_text(r.rate_date),
+                    source: r.source.to_string(),
+                }),
             }),
+            run_id: m.run_id,
         }
     }
 }
 
-impl From<&PricedReportInPeriod> for pricing::PricedReport {
-    fn from(p: &PricedReportInPeriod) -> Self {
-        Self::from((&p.report, p.period))
-    }
-}
-
 /// Parses every field; the first problem is returned, naming its field. Also checks that
-/// `local_date` lies in `period`, which holds for everything the pricing engine produces.
-impl TryFrom<&pricing::PricedReport> for PricedReportInPeriod {
+/// `local_date` lies in `period`, which holds for everything the pricing engine produces, and
+/// that foreign-currency revenue carries its rate.
+impl TryFrom<&pricing::PricedReport> for PricedInRun {
     type Error = ConvertError;
 
     fn try_from(msg: &pricing::PricedReport) -> Result<Self, ConvertError> {
@@ -288,9 +299,25 @@ impl TryFrom<&pricing::PricedReport> for PricedReportInPeriod {
         let cogs_amount = parse_amount("cogs.amount_inr", &cogs.amount_inr)?;
         let revenue_currency = parse_currency("revenue.currency", &revenue.currency)?;
         let revenue_amount = parse_amount("revenue.amount", &revenue.amount)?;
+        let amount_inr = parse_amount("revenue.amount_inr", &revenue.amount_inr)?;
+        let rate = match (&revenue.fx, revenue_currency == Currency::INR) {
+            (None, true) => None,
+            (Some(_), true) => return Err(ConvertError::invalid("revenue.fx", "must be absent for INR revenue")),
+            (None, false) => return Err(ConvertError::Missing { field: "revenue.fx" }),
+            (Some(fx), false) => Some(AppliedRate {
+                inr_per_unit: parse_amount("revenue.fx.inr_per_unit", &fx.inr_per_unit)?,
+                rate_date: parse_date("revenue.fx.rate_date", &fx.rate_date)?,
+                source: if fx.source.is_empty() {
+                    return Err(ConvertError::Missing { field: "revenue.fx.source" });
+                } else {
+                    Arc::from(fx.source.as_str())
+                },
+            }),
+        };
 
-        Ok(PricedReportInPeriod {
+        Ok(PricedInRun {
             period,
+            run_id: msg.run_id,
             report: PricedReport {
                 report_id,
                 revision: msg.revision,
@@ -306,6 +333,7 @@ impl TryFrom<&pricing::PricedReport> for PricedReportInPeriod {
                 revenue: Money::new(revenue_amount, revenue_currency),
                 revenue_rule_version: revenue.rule_version,
             },
+            revenue_inr: InrAmount { amount_inr, rate },
         })
     }
 }

@@ -8,7 +8,7 @@
 
 pub mod convert;
 
-pub use convert::{ConvertError, PricedReportInPeriod, report_from_proto, to_status};
+pub use convert::{ConvertError, PricedInRun, report_from_proto, to_status};
 
 /// Types shared by every service: enumerations and money (`radfin.common.v1`).
 pub mod common {
@@ -18,7 +18,7 @@ pub mod common {
     }
 }
 
-/// What ingest accepts (`radfin.ingest.v1`).
+/// What ingest accepts and its service (`radfin.ingest.v1`).
 pub mod ingest {
     pub mod v1 {
         #![allow(clippy::all, clippy::pedantic, missing_docs)]
@@ -26,11 +26,19 @@ pub mod ingest {
     }
 }
 
-/// What pricing produces (`radfin.pricing.v1`).
+/// What pricing produces and manages (`radfin.pricing.v1`).
 pub mod pricing {
     pub mod v1 {
         #![allow(clippy::all, clippy::pedantic, missing_docs)]
         tonic::include_proto!("radfin.pricing.v1");
+    }
+}
+
+/// The ledger's read API (`radfin.ledger.v1`).
+pub mod ledger {
+    pub mod v1 {
+        #![allow(clippy::all, clippy::pedantic, missing_docs)]
+        tonic::include_proto!("radfin.ledger.v1");
     }
 }
 

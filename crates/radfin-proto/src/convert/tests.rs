@@ -199,14 +199,29 @@ fn a_rejected_report_is_an_invalid_argument_naming_the_field() {
 
 // --- priced reports --------------------------------------------------------------------------
 
-fn back(msg: &pricing::PricedReport) -> Result<PricedReportInPeriod, ConvertError> {
-    PricedReportInPeriod::try_from(&over_the_wire(msg))
+fn back(msg: &pricing::PricedReport) -> Result<PricedInRun, ConvertError> {
+    PricedInRun::try_from(&over_the_wire(msg))
+}
+
+/// A priced report of period 2026-02 in run 7, its revenue converted at 83.123456 INR per unit.
+fn in_run(p: &PricedReport) -> PricedInRun {
+    let rate = (p.revenue.currency != Currency::INR).then(|| AppliedRate {
+        inr_per_unit: dec!(83.123456),
+        rate_date: "2026-01-30".parse().unwrap(),
+        source: Arc::from("ECB"),
+    });
+    let amount_inr = rate.as_ref().map_or(p.revenue.amount, |r| Currency::INR.round(p.revenue.amount * r.inr_per_unit));
+    PricedInRun { period: period(), run_id: 7, report: p.clone(), revenue_inr: InrAmount { amount_inr, rate } }
+}
+
+fn msg_of(p: &PricedReport) -> pricing::PricedReport {
+    pricing::PricedReport::from(&in_run(p))
 }
 
 #[test]
 fn priced_reports_round_trip() {
     let p = priced();
-    let msg = pricing::PricedReport::from((&p, period()));
+    let msg = msg_of(&p);
     assert_eq!(msg.period, "2026-02");
     assert_eq!(msg.local_date, "2026-02-01");
     assert_eq!(msg.finalized_at, "2026-01-31T20:00:00.250Z");
@@ -218,7 +233,14 @@ fn priced_reports_round_trip() {
     assert_eq!((revenue.amount.as_str(), revenue.currency.as_str()), ("45.07", "USD"));
     assert_eq!(revenue.rule_version, Some(2));
 
-    let expected = PricedReportInPeriod { period: period(), report: p };
+    assert_eq!(msg.run_id, 7);
+    assert_eq!(revenue.amount_inr, "3746.37");
+    let fx = revenue.fx.as_ref().unwrap();
+    assert_eq!(
+        (fx.inr_per_unit.as_str(), fx.rate_date.as_str(), fx.source.as_str()),
+        ("83.123456", "2026-01-30", "ECB")
+    );
+    let expected = in_run(&p);
     assert_eq!(back(&msg), Ok(expected.clone()));
     assert_eq!(pricing::PricedReport::from(&expected), msg);
 }
@@ -230,7 +252,7 @@ fn every_grade_and_status_round_trips() {
             let mut p = priced();
             p.grade = grade;
             p.status = status;
-            let msg = pricing::PricedReport::from((&p, period()));
+            let msg = msg_of(&p);
             assert_eq!(back(&msg).unwrap().report, p);
         }
     }
@@ -244,7 +266,7 @@ fn a_cancelled_report_keeps_zero_amounts_and_no_versions() {
     p.cogs_rule_version = None;
     p.revenue = Money::zero(Currency::JPY);
     p.revenue_rule_version = None;
-    let msg = pricing::PricedReport::from((&p, period()));
+    let msg = msg_of(&p);
     let (cogs, revenue) = (msg.cogs.as_ref().unwrap(), msg.revenue.as_ref().unwrap());
     assert_eq!((cogs.amount_inr.as_str(), cogs.rule_version), ("0.00", None));
     assert_eq!((revenue.amount.as_str(), revenue.currency.as_str()), ("0", "JPY"));
@@ -257,7 +279,7 @@ fn amounts_are_exact_and_never_lose_digits() {
     let mut p = priced();
     p.cogs = dec!(0.125);
     p.revenue = Money::new(dec!(-12345678901234567890.12345678), Currency::EUR);
-    let msg = pricing::PricedReport::from((&p, period()));
+    let msg = msg_of(&p);
     assert_eq!(msg.cogs.as_ref().unwrap().amount_inr, "0.125");
     assert_eq!(msg.revenue.as_ref().unwrap().amount, "-12345678901234567890.12345678");
     let report = back(&msg).unwrap().report;
@@ -267,7 +289,7 @@ fn amounts_are_exact_and_never_lose_digits() {
 
 #[test]
 fn a_bad_priced_report_names_its_field() {
-    let good = pricing::PricedReport::from((&priced(), period()));
+    let good = msg_of(&priced());
     type Spoil = fn(&mut pricing::PricedReport);
     let cases: [(&str, Spoil); 19] = [
         ("report_id", |m| m.report_id.clear()),
@@ -330,6 +352,9 @@ fn the_descriptor_set_holds_every_file() {
         "radfin/common/v1/money.proto",
         "radfin/ingest/v1/report.proto",
         "radfin/pricing/v1/priced.proto",
+        "radfin/pricing/v1/pricing.proto",
+        "radfin/ingest/v1/ingest.proto",
+        "radfin/ledger/v1/ledger.proto",
     ] {
         assert!(fds.contains(&name.to_owned()), "{name} missing: {fds:?}");
     }

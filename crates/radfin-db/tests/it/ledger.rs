@@ -1,0 +1,136 @@
+//! `ledger::insert_entries`: partitions on demand, idempotent on the entry key.
+
+use std::sync::Arc;
+
+use radfin_db::ledger::{self, LedgerSide, NewLedgerEntry};
+use radfin_db::{reports, runs};
+use radfin_domain::fx::AppliedRate;
+use radfin_domain::{Currency, Grade, Period};
+use rust_decimal_macros::dec;
+
+use crate::support::{count, db, period, report};
+
+fn entries(report: &reports::NewReport, run_id: i64) -> [NewLedgerEntry; 2] {
+    let e = report.event();
+    let entry = |side, currency, amount, fx: Option<AppliedRate>, amount_inr, rule_version| NewLedgerEntry {
+        period: report.period(),
+        run_id,
+        report_id: e.report_id.clone(),
+        revision: e.revision,
+        side,
+        client_id: e.client_id.clone(),
+        provider_id: e.provider_id.clone(),
+        modality: e.modality,
+        grade: Grade::Consultant,
+        status: e.status,
+        currency,
+        amount,
+        fx,
+        amount_inr,
+        rule_version,
+    };
+    let rate =
+        AppliedRate { inr_per_unit: dec!(83.123457), rate_date: report.period().first_day(), source: Arc::from("ECB") };
+    [
+        entry(LedgerSide::Cogs, Currency::INR, dec!(1296.00), None, dec!(1296.00), Some(1)),
+        entry(LedgerSide::Revenue, Currency::USD, dec!(45.00), Some(rate), dec!(3740.56), Some(2)),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_entries_are_written_once_per_key() {
+    let db = db().await;
+    let batch = [
+        report("RPT-1", 1, "2026-01-10T10:00:00Z"),
+        report("RPT-1", 2, "2026-01-10T11:00:00Z"),
+        report("RPT-2", 1, "2026-02-10T10:00:00Z"),
+    ];
+    let (jan_run, feb_run) = {
+        let mut admin = db.pool().get().await.unwrap();
+        reports::insert_batch(&mut admin, &batch).await.unwrap();
+        let jan = runs::live_run(&mut admin, period("2026-01")).await.unwrap();
+        let feb = runs::live_run(&mut admin, period("2026-02")).await.unwrap();
+        (jan, feb)
+    };
+    let all: Vec<NewLedgerEntry> =
+        [entries(&batch[0], jan_run), entries(&batch[1], jan_run), entries(&batch[2], feb_run)]
+            .into_iter()
+            .flatten()
+            .collect();
+
+    // As the ledger service's role: it may execute the partition function and insert.
+    let mut conn = db.connect_as("radfin_ledger").await.unwrap();
+    assert_eq!(ledger::insert_entries(&mut conn, &all).await.unwrap(), 6);
+    assert_eq!(ledger::insert_entries(&mut conn, &all).await.unwrap(), 0, "a redelivery changes nothing");
+    assert_eq!(ledger::insert_entries(&mut conn, &all[..1]).await.unwrap(), 0);
+
+    let mut admin = db.pool().get().await.unwrap();
+    assert_eq!(count(&mut admin, "SELECT count(*) AS n FROM ledger_entries").await, 6);
+    assert_eq!(count(&mut admin, "SELECT count(*) AS n FROM ledger_entries_2026_01").await, 4);
+    assert_eq!(count(&mut admin, "SELECT count(*) AS n FROM ledger_entries_2026_02").await, 2);
+    assert_eq!(count(&mut admin, "SELECT count(*) AS n FROM ledger_entries_default").await, 0);
+
+    let of_report = ledger::of_report(&mut conn, batch[0].event().report_id.as_str()).await.unwrap();
+    let keys: Vec<(u32, LedgerSide)> = of_report.iter().map(|e| (e.revision, e.side)).collect();
+    assert_eq!(
+        keys,
+        [(1, LedgerSide::Cogs), (1, LedgerSide::Revenue), (2, LedgerSide::Cogs), (2, LedgerSide::Revenue)]
+    );
+    let revenue = &of_report[1];
+    assert_eq!((revenue.currency, revenue.amount, revenue.amount_inr), (Currency::USD, dec!(45.00), dec!(3740.56)));
+    assert_eq!(revenue.fx.as_ref().map(|r| (r.inr_per_unit, &*r.source)), Some((dec!(83.123457), "ECB")));
+    assert_eq!(revenue.rule_version, Some(2));
+    assert_eq!(of_report[0].fx, None);
+
+    // Pages of a period in id order.
+    let jan = period("2026-01");
+    let first = ledger::of_period(&mut conn, jan, 3, None).await.unwrap();
+    let second = ledger::of_period(&mut conn, jan, 3, first.last().map(|e| e.id)).await.unwrap();
+    assert_eq!((first.len(), second.len()), (3, 1));
+    assert!(first.iter().chain(&second).all(|e| e.period == jan && e.run_id == jan_run));
+    assert!(first.last().unwrap().id < second[0].id);
+
+    // A new run of the same period books its own entries.
+    let rerun = runs::create(
+        &mut admin,
+        jan,
+        runs::RunKind::Rerun,
+        chrono::Utc::now(),
+        Some("rate negotiated in February"),
+        "alice",
+    )
+    .await
+    .unwrap();
+    assert_eq!(ledger::insert_entries(&mut conn, &entries(&batch[1], rerun)).await.unwrap(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_period_gets_its_partition_once_even_when_writers_race() {
+    let db = db().await;
+    let period: Period = period("2026-03");
+    let run = {
+        let mut admin = db.pool().get().await.unwrap();
+        reports::insert_batch(
+            &mut admin,
+            &[report("RPT-1", 1, "2026-03-10T10:00:00Z"), report("RPT-2", 1, "2026-03-11T10:00:00Z")],
+        )
+        .await
+        .unwrap();
+        runs::live_run(&mut admin, period).await.unwrap()
+    };
+    let writers = ["RPT-1", "RPT-2"].map(|id| {
+        let pool = db.pool().clone();
+        tokio::spawn(async move {
+            let r = report(id, 1, if id == "RPT-1" { "2026-03-10T10:00:00Z" } else { "2026-03-11T10:00:00Z" });
+            radfin_db::transaction_with_retry(&pool, 10, async |conn| {
+                ledger::insert_entries(conn, &entries(&r, run)).await
+            })
+            .await
+        })
+    });
+    for writer in writers {
+        assert_eq!(writer.await.unwrap().unwrap(), 2);
+    }
+    let mut admin = db.pool().get().await.unwrap();
+    assert_eq!(count(&mut admin, "SELECT count(*) AS n FROM ledger_entries_2026_03").await, 4);
+}

@@ -1,0 +1,13 @@
+//! radfin-db's integration tests: one binary, a real PostgreSQL (see `radfin_db::testing`),
+//! each test in a database of its own, so they run in parallel.
+
+mod append_only;
+mod fx;
+mod held;
+mod ledger;
+mod migrations;
+mod parties_rules;
+mod reports;
+mod retry;
+mod runs;
+mod support;

@@ -1,0 +1,163 @@
+//! The whole pipeline in one process: ingest, pricing and ledger, each served on its own
+//! ephemeral port, against a private database (`radfin_db::testing::TestDb`) and a private bus
+//! prefix, so end-to-end tests run in parallel and leave nothing behind.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use radfin_bus::{Bus, BusConfig};
+use radfin_db::testing::TestDb;
+use radfin_proto::ingest::v1::ingest_service_client::IngestServiceClient;
+use radfin_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
+use radfin_proto::pricing::v1::pricing_service_client::PricingServiceClient;
+use radfin_service::config::Common;
+use radfin_service::shutdown::{Shutdown, Trigger};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// NATS for tests: `RADFIN_TEST_NATS_URL`, default the local server.
+pub fn nats_url() -> String {
+    std::env::var("RADFIN_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// A bus prefix no other test (or run) uses.
+pub fn unique_prefix() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("t{}x{}x{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed), nanos)
+}
+
+pub struct Stack {
+    pub db: TestDb,
+    pub prefix: String,
+    pub ingest: SocketAddr,
+    pub pricing: SocketAddr,
+    pub ledger: SocketAddr,
+    stop: Trigger,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+}
+
+async fn listener() -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let l = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = l.local_addr()?;
+    Ok((l, addr))
+}
+
+async fn until(mut stop: Shutdown) {
+    stop.requested().await;
+}
+
+impl Stack {
+    /// Starts the three services, each connecting to the database as its own role.
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Like [`Stack::start`], letting the caller adjust the pricing service's configuration.
+    pub async fn start_with(adjust_pricing: impl FnOnce(&mut radfin_pricing::Config)) -> anyhow::Result<Self> {
+        let db = TestDb::create().await.context("test database")?;
+        let prefix = unique_prefix();
+        let common = |role: &str| Common {
+            database_url: db.url_as(role),
+            nats_url: nats_url(),
+            bus_prefix: prefix.clone(),
+            business_tz: "Asia/Kolkata".to_owned(),
+        };
+        let (stop, stopped) = radfin_service::shutdown::channel();
+        let (ingest_l, ingest) = listener().await?;
+        let (pricing_l, pricing) = listener().await?;
+        let (ledger_l, ledger) = listener().await?;
+
+        let mut pricing_config = radfin_pricing::Config::with_common(common("radfin_pricing"));
+        pricing_config.reference_ttl = Duration::ZERO;
+        adjust_pricing(&mut pricing_config);
+        let ingest_common = common("radfin_ingest");
+        let ledger_common = common("radfin_ledger");
+        let tasks = vec![
+            tokio::spawn({
+                let s = stopped.clone();
+                async move { radfin_ingest::serve(&ingest_common, ingest_l, until(s)).await }
+            }),
+            tokio::spawn({
+                let s = stopped.clone();
+                async move { radfin_pricing::serve(&pricing_config, pricing_l, until(s)).await }
+            }),
+            tokio::spawn({
+                let s = stopped.clone();
+                async move { radfin_ledger::serve(&ledger_common, ledger_l, until(s)).await }
+            }),
+        ];
+        let stack = Self { db, prefix, ingest, pricing, ledger, stop, tasks };
+        for addr in [ingest, pricing, ledger] {
+            if let Err(waiting) = stack.wait_serving(addr).await {
+                // Report why a service stopped, not just that it did.
+                let mut causes = vec![format!("{waiting:#}")];
+                stack.stop.fire();
+                for task in stack.tasks {
+                    match task.await {
+                        Ok(Err(e)) => causes.push(format!("{e:#}")),
+                        Err(e) => causes.push(format!("{e}")),
+                        Ok(Ok(())) => {}
+                    }
+                }
+                anyhow::bail!("the services did not start: {}", causes.join("; "));
+            }
+        }
+        Ok(stack)
+    }
+
+    async fn wait_serving(&self, addr: SocketAddr) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(channel) = Channel::from_shared(format!("http://{addr}"))?.connect().await {
+                let mut health = HealthClient::new(channel);
+                let serving = health.check(HealthCheckRequest { service: String::new() }).await;
+                if serving.is_ok_and(|r| r.into_inner().status == ServingStatus::Serving as i32) {
+                    return Ok(());
+                }
+            }
+            anyhow::ensure!(!self.tasks.iter().any(|t| t.is_finished()), "a service stopped while starting");
+            anyhow::ensure!(Instant::now() < deadline, "{addr} did not start serving within 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn channel(addr: SocketAddr) -> anyhow::Result<Channel> {
+        Ok(Channel::from_shared(format!("http://{addr}"))?.connect().await?)
+    }
+
+    pub async fn ingest_client(&self) -> anyhow::Result<IngestServiceClient<Channel>> {
+        Ok(IngestServiceClient::new(Self::channel(self.ingest).await?).max_decoding_message_size(64 << 20))
+    }
+
+    pub async fn pricing_client(&self) -> anyhow::Result<PricingServiceClient<Channel>> {
+        Ok(PricingServiceClient::new(Self::channel(self.pricing).await?))
+    }
+
+    pub async fn ledger_client(&self) -> anyhow::Result<LedgerServiceClient<Channel>> {
+        Ok(LedgerServiceClient::new(Self::channel(self.ledger).await?))
+    }
+
+    /// Stops every service gracefully, deletes the test's streams, and reports the first failure
+    /// of any service. (The database goes when `db` is dropped.)
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.fire();
+        for task in self.tasks {
+            task.await??;
+        }
+        let bus =
+            Bus::connect(&BusConfig { url: nats_url(), prefix: self.prefix.clone(), ..BusConfig::default() }).await?;
+        let names = bus.names();
+        for stream in [names.reports_stream(), names.priced_stream(), names.dlq_stream()] {
+            bus.jetstream().delete_stream(stream).await.with_context(|| format!("delete stream {stream}"))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,82 @@
+//! The ledger service: appends both entries (COGS and REVENUE) of every priced report to the
+//! append-only `ledger_entries`, and answers what the ledger holds.
+//!
+//! Priced reports are consumed in batches; a batch's entries are inserted in one transaction
+//! keyed by (period, report, revision, pricing run, side), so a redelivered message inserts
+//! nothing, and the messages are acknowledged only after the commit.
+
+mod api;
+mod entries;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use radfin_bus::{Bus, BusConfig};
+use radfin_proto::ledger::v1::ledger_service_server::{LedgerServiceServer, SERVICE_NAME};
+use radfin_service::config::{Common, parse_or};
+use radfin_service::consume::{self, Batching};
+use tokio::net::TcpListener;
+
+pub use api::LedgerApi;
+
+/// Durable consumer name shared by every ledger replica.
+pub const CONSUMER: &str = "ledger";
+/// Connections of one replica: the consumer's transaction plus a few concurrent reads.
+const POOL_SIZE: usize = 6;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub common: Common,
+    /// `RADFIN_LEDGER_LISTEN`, default 127.0.0.1:50053.
+    pub listen: SocketAddr,
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            common: Common::from_env()?,
+            listen: parse_or("RADFIN_LEDGER_LISTEN", SocketAddr::from(([127, 0, 0, 1], 50053)))?,
+        })
+    }
+}
+
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
+    serve(&config.common, listener, shutdown).await
+}
+
+/// Serves on an already bound listener (tests bind port 0) and consumes priced reports.
+pub async fn serve(
+    common: &Common,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let pool = radfin_db::pool(&common.database_url, POOL_SIZE).await.context("database")?;
+    let bus = Bus::connect(&BusConfig {
+        url: common.nats_url.clone(),
+        prefix: common.bus_prefix.clone(),
+        ..BusConfig::default()
+    })
+    .await
+    .context("nats")?;
+    bus.ensure_streams().await.context("streams")?;
+    let consumer = bus.durable_consumer(bus.names().priced_stream(), CONSUMER, None).await.context("consumer")?;
+
+    let (stop_consumer, consumer_shutdown) = radfin_service::shutdown::channel();
+    let consuming = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            consume::run(CONSUMER, &bus, &consumer, Batching::default(), consumer_shutdown, entries::decode, |batch| {
+                entries::append(&pool, batch)
+            })
+            .await
+        })
+    };
+
+    let routes = tonic::service::Routes::new(LedgerServiceServer::new(LedgerApi::new(pool)));
+    let served = radfin_service::grpc::serve(listener, routes, &[SERVICE_NAME], shutdown).await;
+    stop_consumer.fire();
+    consuming.await.context("consumer task")??;
+    served
+}

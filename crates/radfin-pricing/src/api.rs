@@ -1,0 +1,429 @@
+//! The pricing service's gRPC API: parties, rule versions and FX rates (validated, audited,
+//! immutable once accepted), and the reports pricing holds back.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{NaiveDate, SecondsFormat};
+use radfin_db::audit::{AuditOutcome, AuditRecord};
+use radfin_db::held::{HeldFilter, HeldStatus};
+use radfin_db::{Pool, StorageError};
+use radfin_domain::fx::FxRate;
+use radfin_domain::party::{ClientProfile, Grade, ProviderProfile};
+use radfin_domain::rules::{ClientRules, ProviderRules};
+use radfin_domain::{ClientId, Currency, Period, ProviderId};
+use radfin_proto::common::v1 as common;
+use radfin_proto::pricing::v1 as pb;
+use radfin_proto::pricing::v1::pricing_service_server::PricingService;
+use radfin_service::grpc::storage_status;
+use rust_decimal::Decimal;
+use tokio::sync::Notify;
+use tonic::{Request, Response, Status};
+
+use crate::reference::{EARLIEST_RATE, LATEST_RATE, ReferenceCache};
+
+pub struct PricingApi {
+    pub pool: Pool,
+    pub reference: Arc<ReferenceCache>,
+    /// Wakes the retry of held reports after a change that may release some.
+    pub changed: Arc<Notify>,
+}
+
+/// Who made the call: the `x-radfin-actor` header (authentication comes with bearer tokens).
+fn actor<T>(request: &Request<T>) -> String {
+    request
+        .metadata()
+        .get("x-radfin-actor")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .unwrap_or("anonymous")
+        .to_owned()
+}
+
+fn invalid(field: &str, message: impl std::fmt::Display) -> Status {
+    Status::invalid_argument(format!("{field}: {message}"))
+}
+
+fn date(field: &str, s: &str) -> Result<NaiveDate, Status> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| invalid(field, format!("must be a date YYYY-MM-DD, got {s:?}")))
+}
+
+fn optional(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+fn date_text(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+impl PricingApi {
+    /// Records an accepted change in the audit log and wakes the retry of held reports.
+    async fn changed(&self, conn: &mut radfin_db::AsyncPgConnection, record: AuditRecord) -> Result<(), Status> {
+        radfin_db::audit::record(conn, &record).await.map_err(|e| storage_status(&e))?;
+        self.reference.invalidate().await;
+        self.changed.notify_one();
+        Ok(())
+    }
+
+    /// The reference data as stored right now.
+    async fn fresh(&self) -> Result<std::sync::Arc<crate::reference::Reference>, Status> {
+        self.reference.invalidate().await;
+        self.reference.get().await.map_err(|e| Status::unavailable(format!("{e:#}")))
+    }
+
+    /// The version already recorded with this effective date and document, if any: putting
+    /// the same version again is a no-op.
+    fn same_version(
+        rows: &[radfin_db::rules::StoredRule],
+        effective_from: NaiveDate,
+        document: &str,
+    ) -> Option<pb::PutRulesResponse> {
+        rows.iter().rev().find(|r| r.effective_from == effective_from).filter(|r| r.document == document).map(|r| {
+            pb::PutRulesResponse {
+                version: r.version,
+                recorded_at: r.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            }
+        })
+    }
+
+    fn recorded(rows: &[radfin_db::rules::StoredRule], version: u32) -> Result<pb::PutRulesResponse, Status> {
+        rows.iter()
+            .find(|r| r.version == version)
+            .map(|r| pb::PutRulesResponse {
+                version,
+                recorded_at: r.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            })
+            .ok_or_else(|| Status::internal(format!("rule version {version} was recorded but cannot be read back")))
+    }
+
+    async fn conn(&self) -> Result<radfin_db::PooledConnection, Status> {
+        self.pool.get().await.map_err(|e| storage_status(&StorageError::from(e)))
+    }
+}
+
+fn audit(actor: &str, action: &str, target: String, reason: Option<String>, details: serde_json::Value) -> AuditRecord {
+    AuditRecord {
+        actor: actor.to_owned(),
+        role: String::new(),
+        action: action.to_owned(),
+        target,
+        reason,
+        outcome: AuditOutcome::Allowed,
+        details,
+    }
+}
+
+fn provider_from(p: &pb::Provider) -> Result<ProviderProfile, Status> {
+    let provider_id = ProviderId::parse(&p.provider_id).map_err(|e| invalid("provider.provider_id", e))?;
+    if p.name.trim().is_empty() {
+        return Err(invalid("provider.name", "must not be empty"));
+    }
+    let grade = common::Grade::try_from(p.grade)
+        .ok()
+        .and_then(|g| Grade::from_str(g.as_str_name().trim_start_matches("GRADE_")).ok())
+        .ok_or_else(|| invalid("provider.grade", format!("must be one of {}", Grade::expected())))?;
+    let pan = optional(&p.pan);
+    if let Some(pan) = &pan
+        && !is_pan(pan)
+    {
+        return Err(invalid("provider.pan", "must be a PAN like ABCDE1234F"));
+    }
+    Ok(ProviderProfile {
+        provider_id,
+        name: p.name.trim().to_owned(),
+        grade,
+        practicing_since: date("provider.practicing_since", &p.practicing_since)?,
+        pan,
+        effective_from: date("provider.effective_from", &p.effective_from)?,
+    })
+}
+
+/// Five letters, four digits, one letter.
+fn is_pan(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b[..5].iter().all(u8::is_ascii_uppercase)
+        && b[5..9].iter().all(u8::is_ascii_digit)
+        && b[9].is_ascii_uppercase()
+}
+
+fn provider_to(p: &ProviderProfile) -> pb::Provider {
+    pb::Provider {
+        provider_id: p.provider_id.to_string(),
+        name: p.name.clone(),
+        grade: i32::from(common::Grade::from(p.grade)),
+        practicing_since: date_text(p.practicing_since),
+        pan: p.pan.clone().unwrap_or_default(),
+        effective_from: date_text(p.effective_from),
+    }
+}
+
+fn client_from(c: &pb::Client) -> Result<ClientProfile, Status> {
+    let client_id = ClientId::parse(&c.client_id).map_err(|e| invalid("client.client_id", e))?;
+    if c.name.trim().is_empty() {
+        return Err(invalid("client.name", "must not be empty"));
+    }
+    if c.country.len() != 2 || !c.country.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(invalid("client.country", "must be an ISO 3166-1 alpha-2 code such as IN"));
+    }
+    let state_code = optional(&c.state_code);
+    if let Some(s) = &state_code
+        && (s.len() != 2 || !s.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(invalid("client.state_code", "must be a two-digit GST state code such as 29"));
+    }
+    let currency = Currency::parse(&c.currency).map_err(|e| invalid("client.currency", e))?;
+    Ok(ClientProfile {
+        client_id,
+        name: c.name.trim().to_owned(),
+        country: c.country.clone(),
+        state_code,
+        gstin: optional(&c.gstin),
+        currency,
+        effective_from: date("client.effective_from", &c.effective_from)?,
+    })
+}
+
+fn client_to(c: &ClientProfile) -> pb::Client {
+    pb::Client {
+        client_id: c.client_id.to_string(),
+        name: c.name.clone(),
+        country: c.country.clone(),
+        state_code: c.state_code.clone().unwrap_or_default(),
+        gstin: c.gstin.clone().unwrap_or_default(),
+        currency: c.currency.to_string(),
+        effective_from: date_text(c.effective_from),
+    }
+}
+
+#[tonic::async_trait]
+impl PricingService for PricingApi {
+    async fn put_provider(
+        &self,
+        request: Request<pb::PutProviderRequest>,
+    ) -> Result<Response<pb::PutProviderResponse>, Status> {
+        let actor = actor(&request);
+        let msg = request.into_inner().provider.ok_or_else(|| invalid("provider", "is required"))?;
+        let profile = provider_from(&msg)?;
+        let known = self.fresh().await?;
+        let unchanged = known
+            .catalog
+            .provider(&profile.provider_id)
+            .and_then(|v| v.iter().filter(|p| p.effective_from == profile.effective_from).last())
+            .is_some_and(|p| *p == profile);
+        let mut conn = self.conn().await?;
+        if !unchanged {
+            radfin_db::parties::insert_provider(&mut conn, &profile, &actor).await.map_err(|e| storage_status(&e))?;
+        }
+        let details = serde_json::json!({"effective_from": date_text(profile.effective_from), "grade": profile.grade.as_str(), "unchanged": unchanged});
+        self.changed(&mut conn, audit(&actor, "PutProvider", profile.provider_id.to_string(), None, details)).await?;
+        Ok(Response::new(pb::PutProviderResponse {}))
+    }
+
+    async fn list_providers(
+        &self,
+        _: Request<pb::ListProvidersRequest>,
+    ) -> Result<Response<pb::ListProvidersResponse>, Status> {
+        let reference = self.reference.get().await.map_err(|e| Status::unavailable(e.to_string()))?;
+        let providers = reference.catalog.providers().flat_map(|v| v.iter().map(provider_to)).collect();
+        Ok(Response::new(pb::ListProvidersResponse { providers }))
+    }
+
+    async fn put_client(
+        &self,
+        request: Request<pb::PutClientRequest>,
+    ) -> Result<Response<pb::PutClientResponse>, Status> {
+        let actor = actor(&request);
+        let msg = request.into_inner().client.ok_or_else(|| invalid("client", "is required"))?;
+        let profile = client_from(&msg)?;
+        let known = self.fresh().await?;
+        let unchanged = known
+            .catalog
+            .client(&profile.client_id)
+            .and_then(|v| v.iter().filter(|c| c.effective_from == profile.effective_from).last())
+            .is_some_and(|c| *c == profile);
+        let mut conn = self.conn().await?;
+        if !unchanged {
+            radfin_db::parties::insert_client(&mut conn, &profile, &actor).await.map_err(|e| storage_status(&e))?;
+        }
+        let details = serde_json::json!({"effective_from": date_text(profile.effective_from), "currency": profile.currency.code(), "unchanged": unchanged});
+        self.changed(&mut conn, audit(&actor, "PutClient", profile.client_id.to_string(), None, details)).await?;
+        Ok(Response::new(pb::PutClientResponse {}))
+    }
+
+    async fn list_clients(
+        &self,
+        _: Request<pb::ListClientsRequest>,
+    ) -> Result<Response<pb::ListClientsResponse>, Status> {
+        let reference = self.reference.get().await.map_err(|e| Status::unavailable(e.to_string()))?;
+        let clients = reference.catalog.clients().flat_map(|v| v.iter().map(client_to)).collect();
+        Ok(Response::new(pb::ListClientsResponse { clients }))
+    }
+
+    async fn put_provider_rules(
+        &self,
+        request: Request<pb::PutProviderRulesRequest>,
+    ) -> Result<Response<pb::PutRulesResponse>, Status> {
+        let actor = actor(&request);
+        let msg = request.into_inner();
+        let effective_from = date("effective_from", &msg.effective_from)?;
+        ProviderRules::parse(&msg.document).map_err(|e| invalid("document", e))?;
+        let mut conn = self.conn().await?;
+        let existing = radfin_db::rules::list_provider_rules(&mut conn).await.map_err(|e| storage_status(&e))?;
+        if let Some(same) = Self::same_version(&existing, effective_from, &msg.document) {
+            return Ok(Response::new(same));
+        }
+        let version = radfin_db::rules::insert_provider_rules(&mut conn, effective_from, &msg.document, &actor)
+            .await
+            .map_err(|e| storage_status(&e))?;
+        let recorded = radfin_db::rules::list_provider_rules(&mut conn).await.map_err(|e| storage_status(&e))?;
+        let response = Self::recorded(&recorded, version)?;
+        let details = serde_json::json!({"version": version, "effective_from": date_text(effective_from)});
+        self.changed(&mut conn, audit(&actor, "PutProviderRules", "provider_pricing_rules".into(), None, details))
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn put_client_rules(
+        &self,
+        request: Request<pb::PutClientRulesRequest>,
+    ) -> Result<Response<pb::PutRulesResponse>, Status> {
+        let actor = actor(&request);
+        let msg = request.into_inner();
+        let client_id = ClientId::parse(&msg.client_id).map_err(|e| invalid("client_id", e))?;
+        let effective_from = date("effective_from", &msg.effective_from)?;
+        let rules = ClientRules::parse(&msg.document).map_err(|e| invalid("document", e))?;
+        if rules.client_id != client_id {
+            return Err(invalid(
+                "document",
+                format!("$.client_id is {}, the request is for {client_id}", rules.client_id),
+            ));
+        }
+        let mut conn = self.conn().await?;
+        let existing =
+            radfin_db::rules::list_client_rules(&mut conn, Some(&client_id)).await.map_err(|e| storage_status(&e))?;
+        if let Some(same) = Self::same_version(&existing, effective_from, &msg.document) {
+            return Ok(Response::new(same));
+        }
+        let version =
+            radfin_db::rules::insert_client_rules(&mut conn, &client_id, effective_from, &msg.document, &actor)
+                .await
+                .map_err(|e| storage_status(&e))?;
+        let recorded =
+            radfin_db::rules::list_client_rules(&mut conn, Some(&client_id)).await.map_err(|e| storage_status(&e))?;
+        let response = Self::recorded(&recorded, version)?;
+        let details = serde_json::json!({"version": version, "effective_from": date_text(effective_from)});
+        self.changed(&mut conn, audit(&actor, "PutClientRules", client_id.to_string(), None, details)).await?;
+        Ok(Response::new(response))
+    }
+
+    async fn list_rule_versions(
+        &self,
+        request: Request<pb::ListRuleVersionsRequest>,
+    ) -> Result<Response<pb::ListRuleVersionsResponse>, Status> {
+        let msg = request.into_inner();
+        let mut conn = self.conn().await?;
+        let rows = if msg.client_id.is_empty() {
+            radfin_db::rules::list_provider_rules(&mut conn).await
+        } else {
+            let client_id = ClientId::parse(&msg.client_id).map_err(|e| invalid("client_id", e))?;
+            radfin_db::rules::list_client_rules(&mut conn, Some(&client_id)).await
+        }
+        .map_err(|e| storage_status(&e))?;
+        let versions = rows
+            .into_iter()
+            .map(|r| pb::RuleVersion {
+                version: r.version,
+                effective_from: date_text(r.effective_from),
+                recorded_at: r.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+                recorded_by: r.recorded_by,
+                document: r.document,
+            })
+            .collect();
+        Ok(Response::new(pb::ListRuleVersionsResponse { versions }))
+    }
+
+    async fn put_fx_rate(
+        &self,
+        request: Request<pb::PutFxRateRequest>,
+    ) -> Result<Response<pb::PutFxRateResponse>, Status> {
+        let actor = actor(&request);
+        let msg = request.into_inner();
+        let rate_date = date("rate_date", &msg.rate_date)?;
+        let currency = Currency::parse(&msg.currency).map_err(|e| invalid("currency", e))?;
+        if currency == Currency::INR {
+            return Err(invalid("currency", "INR is the base currency and has no rate"));
+        }
+        let inr_per_unit = Decimal::from_str_exact(&msg.inr_per_unit)
+            .ok()
+            .filter(|r| *r > Decimal::ZERO && r.scale() <= 6)
+            .ok_or_else(|| invalid("inr_per_unit", "must be a positive decimal with at most 6 decimals"))?;
+        if msg.reason.trim().is_empty() {
+            return Err(invalid("reason", "is required for a rate put by hand"));
+        }
+        let rate = FxRate { rate_date, currency, inr_per_unit, source: "MANUAL".to_owned() };
+        let mut conn = self.conn().await?;
+        let inserted = radfin_db::fx::insert_rates(&mut conn, std::slice::from_ref(&rate))
+            .await
+            .map_err(|e| storage_status(&e))?;
+        let details = serde_json::json!({"rate_date": date_text(rate_date), "inr_per_unit": inr_per_unit.to_string(), "inserted": inserted > 0});
+        self.changed(&mut conn, audit(&actor, "PutFxRate", currency.to_string(), Some(msg.reason.clone()), details))
+            .await?;
+        Ok(Response::new(pb::PutFxRateResponse { inserted: inserted > 0 }))
+    }
+
+    async fn list_fx_rates(
+        &self,
+        request: Request<pb::ListFxRatesRequest>,
+    ) -> Result<Response<pb::ListFxRatesResponse>, Status> {
+        let msg = request.into_inner();
+        let currency =
+            optional(&msg.currency).map(|c| Currency::parse(&c).map_err(|e| invalid("currency", e))).transpose()?;
+        let from = optional(&msg.from).map(|d| date("from", &d)).transpose()?;
+        let to = optional(&msg.to).map(|d| date("to", &d)).transpose()?;
+        let mut conn = self.conn().await?;
+        let rows = radfin_db::fx::list(&mut conn, currency, from.unwrap_or(EARLIEST_RATE), to.unwrap_or(LATEST_RATE))
+            .await
+            .map_err(|e| storage_status(&e))?;
+        let rates = rows
+            .into_iter()
+            .map(|r| pb::FxRate {
+                rate_date: date_text(r.rate.rate_date),
+                currency: r.rate.currency.to_string(),
+                inr_per_unit: r.rate.inr_per_unit.to_string(),
+                source: r.rate.source,
+                fetched_at: r.fetched_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            })
+            .collect();
+        Ok(Response::new(pb::ListFxRatesResponse { rates }))
+    }
+
+    async fn list_held_reports(
+        &self,
+        request: Request<pb::ListHeldReportsRequest>,
+    ) -> Result<Response<pb::ListHeldReportsResponse>, Status> {
+        let msg = request.into_inner();
+        let period =
+            optional(&msg.period).map(|p| p.parse::<Period>().map_err(|e| invalid("period", e))).transpose()?;
+        let status =
+            optional(&msg.status).map(|s| s.parse::<HeldStatus>().map_err(|e| invalid("status", e))).transpose()?;
+        let filter = HeldFilter { status, period, ..HeldFilter::default() };
+        let mut conn = self.conn().await?;
+        let rows = radfin_db::held::current(&mut conn, &filter).await.map_err(|e| storage_status(&e))?;
+        let reports = rows
+            .into_iter()
+            .map(|h| pb::HeldReport {
+                report_id: h.report_id.to_string(),
+                revision: h.revision,
+                client_id: h.client_id.to_string(),
+                provider_id: h.provider_id.to_string(),
+                period: h.period.to_string(),
+                status: h.status.to_string(),
+                reason: h.reason,
+                held_at: h.held_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            })
+            .collect();
+        Ok(Response::new(pb::ListHeldReportsResponse { reports }))
+    }
+}

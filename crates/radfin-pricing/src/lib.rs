@@ -1,0 +1,179 @@
+//! The pricing service: prices every report event (both sides, with the pricing engine of
+//! `radfin-domain`), publishes the priced result for the ledger, and holds back what it cannot
+//! price yet (`UNKNOWN_PARTY`, `NO_RULE`, `NO_PRICE`, `AWAITING_FX`) until the missing party,
+//! rule or rate arrives. Over gRPC it manages parties, rule versions and FX rates; FX reference
+//! rates are also fetched on a schedule from a configurable URL ([`fx_feed`]).
+
+mod api;
+pub mod fx_feed;
+mod pricer;
+mod reference;
+mod retry;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use radfin_bus::{Bus, BusConfig, Delivery};
+use radfin_domain::BusinessCalendar;
+use radfin_proto::pricing::v1::pricing_service_server::{PricingServiceServer, SERVICE_NAME};
+use radfin_service::config::{Common, parse_or, var_or};
+use radfin_service::consume::{self, Batching};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+pub use api::PricingApi;
+pub use pricer::{Outcome, Pricer, Settled, Target};
+
+/// Durable consumer name shared by every pricing replica.
+pub const CONSUMER: &str = "pricing";
+/// Connections of one replica: the consumer, the retry of held reports and a few API calls.
+const POOL_SIZE: usize = 8;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub common: Common,
+    /// `RADFIN_PRICING_LISTEN`, default 127.0.0.1:50052.
+    pub listen: SocketAddr,
+    /// `RADFIN_FX_URL`: where reference rates are fetched from; none disables fetching.
+    pub fx_url: Option<reqwest::Url>,
+    /// `RADFIN_FX_FORMAT`: `ecb-xml` (eurofxref XML, default) or `json`.
+    pub fx_format: fx_feed::FeedFormat,
+    /// `RADFIN_FX_SOURCE`: the source recorded with fetched rates, default `ECB`.
+    pub fx_source: String,
+    /// `RADFIN_FX_INTERVAL_SECS`, default 3600.
+    pub fx_interval: Duration,
+    /// `RADFIN_FX_MAX_AGE_DAYS`: oldest rate a report may use, default 7.
+    pub fx_max_age_days: u32,
+    /// `RADFIN_REFERENCE_TTL_MS`: how long parties, rules and rates are cached, default 2000.
+    pub reference_ttl: Duration,
+    /// `RADFIN_HOLD_RETRY_SECS`: how often held reports are retried besides after each change
+    /// made through this replica, default 60.
+    pub hold_retry: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let fx_url = Some(var_or("RADFIN_FX_URL", ""))
+            .filter(|u| !u.is_empty())
+            .map(|u| u.parse().with_context(|| format!("RADFIN_FX_URL={u:?} is not a URL")))
+            .transpose()?;
+        Ok(Self {
+            common: Common::from_env()?,
+            listen: parse_or("RADFIN_PRICING_LISTEN", SocketAddr::from(([127, 0, 0, 1], 50052)))?,
+            fx_url,
+            fx_format: parse_or("RADFIN_FX_FORMAT", fx_feed::FeedFormat::EcbXml)?,
+            fx_source: var_or("RADFIN_FX_SOURCE", "ECB"),
+            fx_interval: Duration::from_secs(parse_or("RADFIN_FX_INTERVAL_SECS", 3600)?),
+            fx_max_age_days: parse_or("RADFIN_FX_MAX_AGE_DAYS", radfin_domain::fx::DEFAULT_MAX_RATE_AGE_DAYS)?,
+            reference_ttl: Duration::from_millis(parse_or("RADFIN_REFERENCE_TTL_MS", 2000)?),
+            hold_retry: Duration::from_secs(parse_or("RADFIN_HOLD_RETRY_SECS", 60)?),
+        })
+    }
+
+    /// Defaults for everything but the common settings (tests).
+    pub fn with_common(common: Common) -> Self {
+        Self {
+            common,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            fx_url: None,
+            fx_format: fx_feed::FeedFormat::EcbXml,
+            fx_source: "ECB".to_owned(),
+            fx_interval: Duration::from_secs(3600),
+            fx_max_age_days: radfin_domain::fx::DEFAULT_MAX_RATE_AGE_DAYS,
+            reference_ttl: Duration::from_millis(2000),
+            hold_retry: Duration::from_secs(60),
+        }
+    }
+}
+
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
+    serve(&config, listener, shutdown).await
+}
+
+fn decode(calendar: BusinessCalendar) -> impl Fn(&Delivery) -> Result<Target, String> {
+    move |d| {
+        let msg: radfin_proto::ingest::v1::ReportEvent = d.decode().map_err(|e| e.to_string())?;
+        let event = radfin_proto::report_from_proto(&msg, Utc::now()).map_err(|e| format!("invalid report: {e}"))?;
+        Ok(Target {
+            period: calendar.period_of(event.finalized_at),
+            client_id: event.client_id,
+            provider_id: event.provider_id,
+            report_id: event.report_id,
+            revision: event.revision,
+        })
+    }
+}
+
+/// Serves on an already bound listener (tests bind port 0), consumes report events, retries
+/// held reports and, when configured, fetches FX rates.
+pub async fn serve(
+    config: &Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let common = &config.common;
+    let calendar = BusinessCalendar::named(&common.business_tz)?;
+    let pool = radfin_db::pool(&common.database_url, POOL_SIZE).await.context("database")?;
+    let bus = Bus::connect(&BusConfig {
+        url: common.nats_url.clone(),
+        prefix: common.bus_prefix.clone(),
+        ..BusConfig::default()
+    })
+    .await
+    .context("nats")?;
+    bus.ensure_streams().await.context("streams")?;
+    let consumer = bus.durable_consumer(bus.names().reports_stream(), CONSUMER, None).await.context("consumer")?;
+
+    let reference =
+        Arc::new(reference::ReferenceCache::new(pool.clone(), config.reference_ttl, config.fx_max_age_days));
+    let pricer = Arc::new(Pricer { pool: pool.clone(), bus: bus.clone(), calendar, reference: reference.clone() });
+    let changed = Arc::new(Notify::new());
+    let (stop, stopped) = radfin_service::shutdown::channel();
+
+    let mut tasks = Vec::new();
+    {
+        let (pricer, stopped) = (pricer.clone(), stopped.clone());
+        tasks.push(tokio::spawn(async move {
+            consume::run(CONSUMER, &pricer.bus, &consumer, Batching::default(), stopped, decode(calendar), |targets| {
+                let pricer = pricer.clone();
+                async move {
+                    let settled = pricer.settle(&targets).await?;
+                    tracing::info!(
+                        priced = settled.priced,
+                        held = settled.held,
+                        superseded = settled.superseded,
+                        "reports priced"
+                    );
+                    Ok(())
+                }
+            })
+            .await
+        }));
+    }
+    tasks.push(tokio::spawn(retry::run(pricer.clone(), changed.clone(), config.hold_retry, stopped.clone())));
+    if let Some(url) = &config.fx_url {
+        let feed = fx_feed::FxFeed::new(url.clone(), config.fx_format, config.fx_source.clone());
+        tasks.push(tokio::spawn(retry::fetch_rates(
+            pool.clone(),
+            feed,
+            config.fx_interval,
+            reference.clone(),
+            changed.clone(),
+            stopped.clone(),
+        )));
+    }
+
+    let api = PricingApi { pool, reference, changed };
+    let routes = tonic::service::Routes::new(PricingServiceServer::new(api));
+    let served = radfin_service::grpc::serve(listener, routes, &[SERVICE_NAME], shutdown).await;
+    stop.fire();
+    for task in tasks {
+        task.await.context("pricing task")??;
+    }
+    served
+}

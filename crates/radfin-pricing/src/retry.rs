@@ -1,0 +1,103 @@
+//! Background work of the pricing service: retrying held reports when what they wait for may
+//! have arrived, and fetching FX reference rates on a schedule.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use radfin_db::Pool;
+use radfin_db::held::{HeldFilter, HeldStatus};
+use radfin_service::shutdown::Shutdown;
+use tokio::sync::Notify;
+
+use crate::fx_feed::FxFeed;
+use crate::pricer::{Pricer, Target};
+use crate::reference::ReferenceCache;
+
+/// Held reports priced per settle.
+const CHUNK: usize = 1000;
+
+/// Retries every held report (but those held for a closed period, which only a rerun applies)
+/// after each change made through this replica, and every `every` for changes made elsewhere.
+pub async fn run(
+    pricer: Arc<Pricer>,
+    changed: Arc<Notify>,
+    every: Duration,
+    mut shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    loop {
+        tokio::select! {
+            () = changed.notified() => {}
+            () = tokio::time::sleep(every) => {}
+            () = shutdown.requested() => return Ok(()),
+        }
+        if let Err(e) = retry_held(&pricer).await {
+            tracing::warn!(error = %format!("{e:#}"), "retrying held reports failed; will try again");
+        }
+    }
+}
+
+async fn retry_held(pricer: &Pricer) -> anyhow::Result<()> {
+    let held = {
+        let mut conn = pricer.pool.get().await?;
+        radfin_db::held::current(&mut conn, &HeldFilter::default()).await?
+    };
+    let targets: Vec<Target> = held
+        .into_iter()
+        .filter(|h| h.status != HeldStatus::HeldClosedPeriod)
+        .map(|h| Target {
+            client_id: h.client_id,
+            provider_id: h.provider_id,
+            period: h.period,
+            report_id: h.report_id,
+            revision: h.revision,
+        })
+        .collect();
+    if targets.is_empty() {
+        return Ok(());
+    }
+    pricer.reference.invalidate().await;
+    for chunk in targets.chunks(CHUNK) {
+        let settled = pricer.settle(chunk).await?;
+        tracing::info!(
+            retried = chunk.len(),
+            priced = settled.priced,
+            still_held = settled.held,
+            "held reports retried"
+        );
+    }
+    Ok(())
+}
+
+/// Fetches reference rates now and then every `interval`; new rates release reports waiting
+/// for them.
+pub async fn fetch_rates(
+    pool: Pool,
+    feed: FxFeed,
+    interval: Duration,
+    reference: Arc<ReferenceCache>,
+    changed: Arc<Notify>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder().build()?;
+    let sink = |rates: Vec<radfin_domain::fx::FxRate>| {
+        let (pool, reference, changed) = (pool.clone(), reference.clone(), changed.clone());
+        async move {
+            match store_rates(&pool, &rates).await {
+                Ok(0) => tracing::debug!("no new fx rates"),
+                Ok(n) => {
+                    tracing::info!(fetched = rates.len(), inserted = n, "fx rates stored");
+                    reference.invalidate().await;
+                    changed.notify_one();
+                }
+                Err(e) => tracing::warn!(error = %format!("{e:#}"), "storing fx rates failed; the next fetch retries"),
+            }
+        }
+    };
+    crate::fx_feed::run_schedule(&feed, &client, interval, sink, shutdown).await;
+    Ok(())
+}
+
+async fn store_rates(pool: &Pool, rates: &[radfin_domain::fx::FxRate]) -> anyhow::Result<usize> {
+    let mut conn = pool.get().await?;
+    Ok(radfin_db::fx::insert_rates(&mut conn, rates).await?)
+}

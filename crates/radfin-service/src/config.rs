@@ -1,0 +1,53 @@
+//! Reading typed configuration from the environment (12-factor). Each service keeps one typed,
+//! validated config struct built with these helpers; a bad value is an error naming the variable.
+
+use std::fmt::Display;
+use std::str::FromStr;
+
+use anyhow::{Context, anyhow};
+
+/// The variable's value, or `default` when it is unset or empty.
+pub fn var_or(name: &str, default: &str) -> String {
+    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+}
+
+/// The variable parsed as `T`, or `default` when it is unset or empty.
+pub fn parse_or<T>(name: &str, default: T) -> anyhow::Result<T>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    match std::env::var(name).ok().filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|e| anyhow!("{name}={v:?} is invalid: {e}")),
+    }
+}
+
+/// A variable that must be set.
+pub fn required(name: &str) -> anyhow::Result<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty()).with_context(|| format!("{name} must be set"))
+}
+
+/// Settings every service has.
+#[derive(Clone, Debug)]
+pub struct Common {
+    /// PostgreSQL URL, connecting as the service's own role (`RADFIN_DATABASE_URL`).
+    pub database_url: String,
+    /// NATS URL (`RADFIN_NATS_URL`).
+    pub nats_url: String,
+    /// Prefix of subjects and stream names (`RADFIN_BUS_PREFIX`): isolates environments.
+    pub bus_prefix: String,
+    /// IANA time zone of periods (`RADFIN_BUSINESS_TZ`).
+    pub business_tz: String,
+}
+
+impl Common {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            database_url: required("RADFIN_DATABASE_URL")?,
+            nats_url: var_or("RADFIN_NATS_URL", "nats://127.0.0.1:4222"),
+            bus_prefix: var_or("RADFIN_BUS_PREFIX", "radfin"),
+            business_tz: var_or("RADFIN_BUSINESS_TZ", "Asia/Kolkata"),
+        })
+    }
+}

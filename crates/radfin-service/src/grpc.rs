@@ -1,0 +1,65 @@
+//! The gRPC server of a service: its own services plus gRPC health checking and server
+//! reflection (v1 and v1alpha), so a stock client (`grpcurl`, `buf curl`, Python `grpcio`) can
+//! list and call it without the `.proto` files at hand.
+
+use std::future::Future;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+
+/// Serves `routes` on `listener` until `shutdown` resolves, then stops accepting, reports
+/// NOT_SERVING, and waits for in-flight calls to finish. `names` are the fully qualified
+/// service names reported as SERVING by the health service.
+pub async fn serve(
+    listener: TcpListener,
+    routes: Routes,
+    names: &[&str],
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    for name in names {
+        health.set_service_status(*name, ServingStatus::Serving).await;
+    }
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(radfin_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("reflection (v1)")?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(radfin_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .context("reflection (v1alpha)")?;
+    let routes = routes.add_service(health_service).add_service(reflection_v1).add_service(reflection_v1alpha);
+
+    let addr = listener.local_addr().context("listener address")?;
+    tracing::info!(%addr, services = ?names, "grpc serving");
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let drain = async move {
+        shutdown.await;
+        for name in &names {
+            health.set_service_status(name, ServingStatus::NotServing).await;
+        }
+    };
+    Server::builder()
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), drain)
+        .await
+        .context("grpc server")
+}
+
+/// A storage failure as a gRPC status: retryable ones are UNAVAILABLE (the client may retry),
+/// the rest INTERNAL. Logged here, where it is handled; the client sees no database details.
+pub fn storage_status(e: &radfin_db::StorageError) -> tonic::Status {
+    if e.is_retryable() {
+        tracing::warn!(error = %e, "storage temporarily unavailable");
+        tonic::Status::unavailable("storage is temporarily unavailable; retry")
+    } else {
+        tracing::error!(error = %e, "storage failure");
+        tonic::Status::internal("storage failure")
+    }
+}

@@ -1,0 +1,9 @@
+//! What every radfin service shares: configuration from the environment, telemetry (structured
+//! logs, OpenTelemetry traces exported over OTLP when configured), a gRPC server with health
+//! checking and reflection, and graceful shutdown.
+
+pub mod config;
+pub mod consume;
+pub mod grpc;
+pub mod shutdown;
+pub mod telemetry;

@@ -1,0 +1,2 @@
+DROP TABLE report_outbox;
+DROP TABLE reports;

@@ -1,0 +1,2 @@
+DROP TABLE pricing_runs;
+DROP TABLE fx_rates;
