@@ -37,9 +37,9 @@ impl Service {
 }
 
 const SERVICES: [Service; 3] = [
-    Service { name: "radfin-ingest", listen_var: "RADFIN_INGEST_LISTEN", port: 50051 },
-    Service { name: "radfin-pricing", listen_var: "RADFIN_PRICING_LISTEN", port: 50052 },
-    Service { name: "radfin-ledger", listen_var: "RADFIN_LEDGER_LISTEN", port: 50053 },
+    Service { name: "radfin-ingest", listen_var: "RADFIN_INGEST_LISTEN", port: 7051 },
+    Service { name: "radfin-pricing", listen_var: "RADFIN_PRICING_LISTEN", port: 7052 },
+    Service { name: "radfin-ledger", listen_var: "RADFIN_LEDGER_LISTEN", port: 7053 },
 ];
 
 /// Brings up PostgreSQL and NATS, creates and migrates the `radfin` database, builds the services

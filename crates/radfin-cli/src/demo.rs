@@ -27,11 +27,11 @@ use crate::table::{self, inr};
 
 #[derive(clap::Args)]
 pub struct Args {
-    #[arg(long, env = "RADFIN_INGEST_URL", default_value = "http://127.0.0.1:50051")]
+    #[arg(long, env = "RADFIN_INGEST_URL", default_value = "http://127.0.0.1:7051")]
     ingest: String,
-    #[arg(long, env = "RADFIN_PRICING_URL", default_value = "http://127.0.0.1:50052")]
+    #[arg(long, env = "RADFIN_PRICING_URL", default_value = "http://127.0.0.1:7052")]
     pricing: String,
-    #[arg(long, env = "RADFIN_LEDGER_URL", default_value = "http://127.0.0.1:50053")]
+    #[arg(long, env = "RADFIN_LEDGER_URL", default_value = "http://127.0.0.1:7053")]
     ledger: String,
     /// Directory with parties.json, rules/ and fx-rates.json.
     #[arg(long, default_value = "samples")]

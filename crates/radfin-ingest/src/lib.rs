@@ -31,7 +31,7 @@ const POOL_SIZE: usize = 8;
 #[derive(Clone, Debug)]
 pub struct Config {
     pub common: Common,
-    /// `RADFIN_INGEST_LISTEN`, default 127.0.0.1:50051.
+    /// `RADFIN_INGEST_LISTEN`, default 127.0.0.1:7051.
     pub listen: SocketAddr,
 }
 
@@ -39,7 +39,7 @@ impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
             common: Common::from_env()?,
-            listen: parse_or("RADFIN_INGEST_LISTEN", SocketAddr::from(([127, 0, 0, 1], 50051)))?,
+            listen: parse_or("RADFIN_INGEST_LISTEN", SocketAddr::from(([127, 0, 0, 1], 7051)))?,
         })
     }
 }

@@ -28,7 +28,7 @@ const POOL_SIZE: usize = 6;
 #[derive(Clone, Debug)]
 pub struct Config {
     pub common: Common,
-    /// `RADFIN_LEDGER_LISTEN`, default 127.0.0.1:50053.
+    /// `RADFIN_LEDGER_LISTEN`, default 127.0.0.1:7053.
     pub listen: SocketAddr,
 }
 
@@ -36,7 +36,7 @@ impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
             common: Common::from_env()?,
-            listen: parse_or("RADFIN_LEDGER_LISTEN", SocketAddr::from(([127, 0, 0, 1], 50053)))?,
+            listen: parse_or("RADFIN_LEDGER_LISTEN", SocketAddr::from(([127, 0, 0, 1], 7053)))?,
         })
     }
 }

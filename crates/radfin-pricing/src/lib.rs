@@ -36,7 +36,7 @@ const POOL_SIZE: usize = 8;
 #[derive(Clone, Debug)]
 pub struct Config {
     pub common: Common,
-    /// `RADFIN_PRICING_LISTEN`, default 127.0.0.1:50052.
+    /// `RADFIN_PRICING_LISTEN`, default 127.0.0.1:7052.
     pub listen: SocketAddr,
     /// `RADFIN_FX_URL`: where reference rates are fetched from; none disables fetching.
     pub fx_url: Option<reqwest::Url>,
@@ -63,7 +63,7 @@ impl Config {
             .transpose()?;
         Ok(Self {
             common: Common::from_env()?,
-            listen: parse_or("RADFIN_PRICING_LISTEN", SocketAddr::from(([127, 0, 0, 1], 50052)))?,
+            listen: parse_or("RADFIN_PRICING_LISTEN", SocketAddr::from(([127, 0, 0, 1], 7052)))?,
             fx_url,
             fx_format: parse_or("RADFIN_FX_FORMAT", fx_feed::FeedFormat::EcbXml)?,
             fx_source: var_or("RADFIN_FX_SOURCE", "ECB"),
