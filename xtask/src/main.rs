@@ -1,7 +1,7 @@
 //! radfin's automation: `cargo xtask <command>`.
 
 mod infra;
-mod pgwire;
+mod pg;
 mod process;
 mod python;
 mod stack;

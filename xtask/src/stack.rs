@@ -6,10 +6,11 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
+use tokio_postgres::error::SqlState;
 use xshell::{Shell, cmd};
 
 use crate::infra::{self, Dev, Infra};
-use crate::pgwire::{Client, ServerError};
+use crate::pg;
 use crate::process::{self, Probe};
 
 /// The database the services use.
@@ -127,16 +128,18 @@ pub fn down(root: &Path) -> anyhow::Result<()> {
 
 /// Creates `name` unless it exists (a concurrent creation is fine too).
 fn create_database(infra: &Infra, name: &str) -> anyhow::Result<()> {
-    let mut client = Client::connect(infra.pg_port, "postgres", "postgres")
-        .with_context(|| format!("cannot connect to {}", infra.admin_url))?;
-    let exists = !client.query(&format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"))?.is_empty();
+    let query = |sql: &str| {
+        pg::query(infra.pg_port, "postgres", "postgres", sql)
+            .with_context(|| format!("cannot query {}", infra.admin_url))
+    };
+    let exists = !query(&format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"))?.is_empty();
     if exists {
         println!("database {name}: exists");
         return Ok(());
     }
-    match client.query(&format!("CREATE DATABASE \"{name}\"")) {
+    match query(&format!("CREATE DATABASE \"{name}\"")) {
         Ok(_) => println!("database {name}: created"),
-        Err(e) if e.downcast_ref::<ServerError>().is_some_and(|s| s.code == "42P04") => {
+        Err(e) if pg::sqlstate(&e) == Some(&SqlState::DUPLICATE_DATABASE) => {
             println!("database {name}: exists");
         }
         Err(e) => return Err(e.context(format!("cannot create database {name}"))),

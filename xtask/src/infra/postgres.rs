@@ -11,9 +11,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use tokio_postgres::error::SqlState;
 
 use super::{Apt, Dev, is_root};
-use crate::pgwire::{Client, ServerError};
+use crate::pg;
 use crate::process::{self, Probe};
 
 /// How long a starting server may take to accept connections.
@@ -98,13 +99,14 @@ pub(super) fn stop_private(dev: &Dev) -> anyhow::Result<()> {
 /// (or refuses the connection) is waited for; any other failure, e.g. a password demand, is final.
 fn wait_ready(port: u16, deadline: Duration) -> anyhow::Result<()> {
     process::poll(&format!("PostgreSQL at 127.0.0.1:{port}"), deadline, || {
-        match Client::connect(port, "postgres", "postgres").and_then(|mut c| c.query("SELECT 1")) {
+        match pg::query(port, "postgres", "postgres", "SELECT 1") {
             Ok(_) => Probe::Ready(()),
             Err(e) => {
-                let starting = e.downcast_ref::<ServerError>().is_some_and(|s| s.code == "57P03");
+                let starting = pg::sqlstate(&e) == Some(&SqlState::CANNOT_CONNECT_NOW);
                 let refused = e
-                    .downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| matches!(io.kind(), ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset));
+                    .chain()
+                    .filter_map(|c| c.downcast_ref::<std::io::Error>())
+                    .any(|io| matches!(io.kind(), ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset));
                 if starting || refused { Probe::Pending(format!("{e:#}")) } else { Probe::Failed(e) }
             }
         }
