@@ -41,6 +41,20 @@ pub struct Bus {
     config: BusConfig,
 }
 
+/// Publishes awaiting their acknowledgement at the same time in [`Bus::publish_all`].
+pub const MAX_IN_FLIGHT: usize = 256;
+
+/// A message to publish with [`Bus::publish_all`].
+#[derive(Clone, Debug)]
+pub struct Outgoing<M> {
+    /// Where to publish, e.g. [`Names::report_subject`](crate::Names::report_subject).
+    pub subject: String,
+    /// The `Nats-Msg-Id` the stream deduplicates on.
+    pub msg_id: String,
+    /// The protobuf payload.
+    pub message: M,
+}
+
 impl Bus {
     /// Connects to `config.url`, trying up to `config.connect_attempts` times with a growing
     /// pause while the server is unreachable. Once connected, the client reconnects by itself.
@@ -150,6 +164,19 @@ impl Bus {
         headers.insert(headers::CONTENT_TYPE, headers::PROTOBUF);
         headers::inject_current_context(&mut headers);
         self.publish_raw(subject, headers, message.encode_to_vec().into()).await
+    }
+
+    /// Publishes every message as [`Bus::publish`] does, up to [`MAX_IN_FLIGHT`] at a time
+    /// (pipelined rather than one round trip each), returns once all are acknowledged,
+    /// or with the first failure (messages before it may be stored: publishing is idempotent by
+    /// message id, so the caller simply publishes them all again).
+    pub async fn publish_all<M: prost::Message>(&self, messages: &[Outgoing<M>]) -> Result<Vec<PublishAck>, BusError> {
+        let mut acks = Vec::with_capacity(messages.len());
+        for chunk in messages.chunks(MAX_IN_FLIGHT) {
+            let publishes: Vec<_> = chunk.iter().map(|m| self.publish(&m.subject, &m.msg_id, &m.message)).collect();
+            acks.extend(futures::future::try_join_all(publishes).await?);
+        }
+        Ok(acks)
     }
 
     /// Publishes as is and waits for the acknowledgement.

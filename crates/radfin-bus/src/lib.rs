@@ -32,7 +32,7 @@ pub mod headers;
 mod replay;
 
 pub use async_nats::HeaderMap;
-pub use bus::{Bus, PublishAck};
+pub use bus::{Bus, MAX_IN_FLIGHT, Outgoing, PublishAck};
 pub use config::{BusConfig, Names, PeriodStream, priced_msg_id, report_msg_id};
 pub use consumer::{Consumer, Delivery};
 pub use error::BusError;

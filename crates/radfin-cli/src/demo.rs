@@ -185,7 +185,7 @@ pub async fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
             held_final,
             started.elapsed()
         );
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
     };
     let elapsed = started.elapsed();
     writeln!(

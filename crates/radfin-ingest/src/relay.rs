@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use radfin_bus::Bus;
+use radfin_bus::{Bus, Outgoing};
 use radfin_db::Pool;
 use radfin_service::shutdown::Shutdown;
 use tokio::sync::Notify;
@@ -49,14 +49,16 @@ async fn relay_once(pool: &Pool, bus: &Bus) -> anyhow::Result<usize> {
     if pending.is_empty() {
         return Ok(0);
     }
-    let mut published = Vec::with_capacity(pending.len());
-    for (seq, event, period) in &pending {
-        let msg = radfin_proto::ingest::v1::ReportEvent::from(event);
-        let subject = bus.names().report_subject(*period);
-        let id = radfin_bus::report_msg_id(event.report_id.as_str(), event.revision);
-        bus.publish(&subject, &id, &msg).await?;
-        published.push(*seq);
-    }
+    let outgoing: Vec<Outgoing<_>> = pending
+        .iter()
+        .map(|(_, event, period)| Outgoing {
+            subject: bus.names().report_subject(*period),
+            msg_id: radfin_bus::report_msg_id(event.report_id.as_str(), event.revision),
+            message: radfin_proto::ingest::v1::ReportEvent::from(event),
+        })
+        .collect();
+    bus.publish_all(&outgoing).await?;
+    let published: Vec<i64> = pending.iter().map(|(seq, _, _)| *seq).collect();
     radfin_db::reports::mark_published(&mut conn, &published).await?;
     tracing::debug!(count = published.len(), "reports published");
     Ok(published.len())

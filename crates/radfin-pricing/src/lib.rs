@@ -30,6 +30,9 @@ pub use pricer::{Outcome, Pricer, Settled, Target};
 
 /// Durable consumer name shared by every pricing replica.
 pub const CONSUMER: &str = "pricing";
+/// Each batch reprices every client month it touches once, so pricing takes big batches.
+const BATCHING: Batching =
+    Batching { max: 2000, wait: Duration::from_millis(250), retry_delay: Duration::from_secs(2) };
 /// Connections of one replica: the consumer, the retry of held reports and a few API calls.
 const POOL_SIZE: usize = 8;
 
@@ -139,7 +142,7 @@ pub async fn serve(
     {
         let (pricer, stopped) = (pricer.clone(), stopped.clone());
         tasks.push(tokio::spawn(async move {
-            consume::run(CONSUMER, &pricer.bus, &consumer, Batching::default(), stopped, decode(calendar), |targets| {
+            consume::run(CONSUMER, &pricer.bus, &consumer, BATCHING, stopped, decode(calendar), |targets| {
                 let pricer = pricer.clone();
                 async move {
                     let settled = pricer.settle(&targets).await?;

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::Utc;
-use radfin_bus::Bus;
+use radfin_bus::{Bus, Outgoing};
 use radfin_db::held::{HeldFilter, HeldStatus, NewHold};
 use radfin_db::{Pool, StorageError};
 use radfin_domain::{BusinessCalendar, ClientId, Period, PricingRun, ProviderId, ReportId};
@@ -71,6 +71,7 @@ impl Pricer {
         }
         drop(conn);
 
+        let mut outgoing = Vec::new();
         let mut holds = Vec::new();
         let mut releases = Vec::new();
         for (target, outcome) in targets.iter().zip(outcomes) {
@@ -78,10 +79,11 @@ impl Pricer {
             let held_as = currently_held.get(&key).copied();
             match outcome {
                 Outcome::Priced(priced) => {
-                    let msg = radfin_proto::pricing::v1::PricedReport::from(priced.as_ref());
-                    let subject = self.bus.names().priced_subject(priced.period);
-                    let id = radfin_bus::priced_msg_id(target.report_id.as_str(), target.revision, priced.run_id);
-                    self.bus.publish(&subject, &id, &msg).await?;
+                    outgoing.push(Outgoing {
+                        subject: self.bus.names().priced_subject(priced.period),
+                        msg_id: radfin_bus::priced_msg_id(target.report_id.as_str(), target.revision, priced.run_id),
+                        message: radfin_proto::pricing::v1::PricedReport::from(priced.as_ref()),
+                    });
                     if held_as.is_some() {
                         releases.push(key);
                     }
@@ -109,6 +111,7 @@ impl Pricer {
                 }
             }
         }
+        self.bus.publish_all(&outgoing).await?;
         if !holds.is_empty() || !releases.is_empty() {
             let mut conn = self.pool.get().await?;
             radfin_db::held::release(&mut conn, &releases).await?;
