@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use radfin_domain::{BusinessCalendar, ClientId, Period, ProviderId, ReportStatus};
-use radfin_proto::common::v1 as common;
 use radfin_proto::ingest::v1::ingest_service_client::IngestServiceClient;
 use radfin_proto::ingest::v1::{ReportEvent, SubmitBatchRequest};
 use radfin_proto::ledger::v1::SummarizePeriodRequest;
@@ -66,27 +65,10 @@ pub async fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
 
     // Reference data: parties, rule versions, FX rates (puts of what is already there are no-ops).
     for p in &samples.providers {
-        let provider = pricing::Provider {
-            provider_id: p.provider_id.to_string(),
-            name: p.name.clone(),
-            grade: common::Grade::from(p.grade) as i32,
-            practicing_since: date(p.practicing_since),
-            pan: p.pan.clone().unwrap_or_default(),
-            effective_from: date(p.effective_from),
-        };
-        pricing.put_provider(pricing::PutProviderRequest { provider: Some(provider) }).await?;
+        pricing.put_provider(pricing::PutProviderRequest { provider: Some(p.into()) }).await?;
     }
     for c in &samples.clients {
-        let client = pricing::Client {
-            client_id: c.client_id.to_string(),
-            name: c.name.clone(),
-            country: c.country.clone(),
-            state_code: c.state_code.clone().unwrap_or_default(),
-            gstin: c.gstin.clone().unwrap_or_default(),
-            currency: c.currency.to_string(),
-            effective_from: date(c.effective_from),
-        };
-        pricing.put_client(pricing::PutClientRequest { client: Some(client) }).await?;
+        pricing.put_client(pricing::PutClientRequest { client: Some(c.into()) }).await?;
     }
     for v in &samples.rule_files.provider {
         pricing

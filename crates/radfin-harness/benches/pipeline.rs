@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use radfin_domain::{PricingRun, ReportStatus};
 use radfin_harness::Stack;
-use radfin_proto::common::v1 as common;
 use radfin_proto::ingest::v1::{ReportEvent, SubmitBatchRequest};
 use radfin_proto::ledger::v1::SummarizePeriodRequest;
 use radfin_proto::pricing::v1 as pricing;
@@ -30,15 +29,7 @@ async fn main() -> anyhow::Result<()> {
     let mut p = stack.pricing_client().await?;
 
     for v in &month.providers {
-        let provider = pricing::Provider {
-            provider_id: v.provider_id.to_string(),
-            name: v.name.clone(),
-            grade: common::Grade::from(v.grade) as i32,
-            practicing_since: date(v.practicing_since),
-            pan: v.pan.clone().unwrap_or_default(),
-            effective_from: date(v.effective_from),
-        };
-        p.put_provider(pricing::PutProviderRequest { provider: Some(provider) }).await?;
+        p.put_provider(pricing::PutProviderRequest { provider: Some(v.into()) }).await?;
     }
     p.put_provider_rules(pricing::PutProviderRulesRequest {
         effective_from: "2020-01-01".into(),
@@ -46,16 +37,7 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     for (i, c) in month.clients.iter().enumerate() {
-        let client = pricing::Client {
-            client_id: c.client_id.to_string(),
-            name: c.name.clone(),
-            country: c.country.clone(),
-            state_code: c.state_code.clone().unwrap_or_default(),
-            gstin: String::new(),
-            currency: c.currency.to_string(),
-            effective_from: date(c.effective_from),
-        };
-        p.put_client(pricing::PutClientRequest { client: Some(client) }).await?;
+        p.put_client(pricing::PutClientRequest { client: Some(c.into()) }).await?;
         p.put_client_rules(pricing::PutClientRulesRequest {
             client_id: c.client_id.to_string(),
             effective_from: "2020-01-01".into(),

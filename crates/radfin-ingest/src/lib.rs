@@ -14,7 +14,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use radfin_bus::{Bus, BusConfig};
 use radfin_domain::BusinessCalendar;
 use radfin_proto::ingest::v1::ingest_service_server::{IngestServiceServer, SERVICE_NAME};
 use radfin_service::config::{Common, parse_or};
@@ -58,15 +57,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let calendar = BusinessCalendar::named(&common.business_tz)?;
-    let pool = radfin_db::pool(&common.database_url, POOL_SIZE).await.context("database")?;
-    let bus = Bus::connect(&BusConfig {
-        url: common.nats_url.clone(),
-        prefix: common.bus_prefix.clone(),
-        ..BusConfig::default()
-    })
-    .await
-    .context("nats")?;
-    bus.ensure_streams().await.context("streams")?;
+    let (pool, bus) = common.connect(POOL_SIZE).await?;
 
     let committed = Arc::new(Notify::new());
     let (stop_relay, relay_shutdown) = radfin_service::shutdown::channel();

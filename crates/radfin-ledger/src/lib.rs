@@ -12,7 +12,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use radfin_bus::{Bus, BusConfig};
 use radfin_proto::ledger::v1::ledger_service_server::{LedgerServiceServer, SERVICE_NAME};
 use radfin_service::config::{Common, parse_or};
 use radfin_service::consume::{self, Batching};
@@ -52,15 +51,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let pool = radfin_db::pool(&common.database_url, POOL_SIZE).await.context("database")?;
-    let bus = Bus::connect(&BusConfig {
-        url: common.nats_url.clone(),
-        prefix: common.bus_prefix.clone(),
-        ..BusConfig::default()
-    })
-    .await
-    .context("nats")?;
-    bus.ensure_streams().await.context("streams")?;
+    let (pool, bus) = common.connect(POOL_SIZE).await?;
     let consumer = bus.durable_consumer(bus.names().priced_stream(), CONSUMER, None).await.context("consumer")?;
 
     let (stop_consumer, consumer_shutdown) = radfin_service::shutdown::channel();

@@ -148,17 +148,6 @@ fn is_pan(s: &str) -> bool {
         && b[9].is_ascii_uppercase()
 }
 
-fn provider_to(p: &ProviderProfile) -> pb::Provider {
-    pb::Provider {
-        provider_id: p.provider_id.to_string(),
-        name: p.name.clone(),
-        grade: i32::from(common::Grade::from(p.grade)),
-        practicing_since: date_text(p.practicing_since),
-        pan: p.pan.clone().unwrap_or_default(),
-        effective_from: date_text(p.effective_from),
-    }
-}
-
 fn client_from(c: &pb::Client) -> Result<ClientProfile, Status> {
     let client_id = ClientId::parse(&c.client_id).map_err(|e| invalid("client.client_id", e))?;
     if c.name.trim().is_empty() {
@@ -183,18 +172,6 @@ fn client_from(c: &pb::Client) -> Result<ClientProfile, Status> {
         currency,
         effective_from: date("client.effective_from", &c.effective_from)?,
     })
-}
-
-fn client_to(c: &ClientProfile) -> pb::Client {
-    pb::Client {
-        client_id: c.client_id.to_string(),
-        name: c.name.clone(),
-        country: c.country.clone(),
-        state_code: c.state_code.clone().unwrap_or_default(),
-        gstin: c.gstin.clone().unwrap_or_default(),
-        currency: c.currency.to_string(),
-        effective_from: date_text(c.effective_from),
-    }
 }
 
 #[tonic::async_trait]
@@ -226,7 +203,7 @@ impl PricingService for PricingApi {
         _: Request<pb::ListProvidersRequest>,
     ) -> Result<Response<pb::ListProvidersResponse>, Status> {
         let reference = self.reference.get().await.map_err(|e| Status::unavailable(e.to_string()))?;
-        let providers = reference.catalog.providers().flat_map(|v| v.iter().map(provider_to)).collect();
+        let providers = reference.catalog.providers().flat_map(|v| v.iter().map(pb::Provider::from)).collect();
         Ok(Response::new(pb::ListProvidersResponse { providers }))
     }
 
@@ -257,7 +234,7 @@ impl PricingService for PricingApi {
         _: Request<pb::ListClientsRequest>,
     ) -> Result<Response<pb::ListClientsResponse>, Status> {
         let reference = self.reference.get().await.map_err(|e| Status::unavailable(e.to_string()))?;
-        let clients = reference.catalog.clients().flat_map(|v| v.iter().map(client_to)).collect();
+        let clients = reference.catalog.clients().flat_map(|v| v.iter().map(pb::Client::from)).collect();
         Ok(Response::new(pb::ListClientsResponse { clients }))
     }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
-use radfin_bus::{Bus, BusConfig, Delivery};
+use radfin_bus::Delivery;
 use radfin_domain::BusinessCalendar;
 use radfin_proto::pricing::v1::pricing_service_server::{PricingServiceServer, SERVICE_NAME};
 use radfin_service::config::{Common, parse_or, var_or};
@@ -121,15 +121,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let common = &config.common;
     let calendar = BusinessCalendar::named(&common.business_tz)?;
-    let pool = radfin_db::pool(&common.database_url, POOL_SIZE).await.context("database")?;
-    let bus = Bus::connect(&BusConfig {
-        url: common.nats_url.clone(),
-        prefix: common.bus_prefix.clone(),
-        ..BusConfig::default()
-    })
-    .await
-    .context("nats")?;
-    bus.ensure_streams().await.context("streams")?;
+    let (pool, bus) = common.connect(POOL_SIZE).await?;
     let consumer = bus.durable_consumer(bus.names().reports_stream(), CONSUMER, None).await.context("consumer")?;
 
     let reference =

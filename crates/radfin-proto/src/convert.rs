@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use radfin_domain::fx::{AppliedRate, InrAmount};
+use radfin_domain::party::{ClientProfile, ProviderProfile};
 use radfin_domain::report::ValidationErrors;
 use radfin_domain::{ClientId, Currency, Money, Period, PricedReport, ProviderId, RawReport, ReportEvent, ReportId};
 use rust_decimal::Decimal;
@@ -335,6 +336,36 @@ impl TryFrom<&pricing::PricedReport> for PricedInRun {
             },
             revenue_inr: InrAmount { amount_inr, rate },
         })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parties
+
+impl From<&ProviderProfile> for pricing::Provider {
+    fn from(p: &ProviderProfile) -> Self {
+        Self {
+            provider_id: p.provider_id.to_string(),
+            name: p.name.clone(),
+            grade: i32::from(common::Grade::from(p.grade)),
+            practicing_since: date_text(p.practicing_since),
+            pan: p.pan.clone().unwrap_or_default(),
+            effective_from: date_text(p.effective_from),
+        }
+    }
+}
+
+impl From<&ClientProfile> for pricing::Client {
+    fn from(c: &ClientProfile) -> Self {
+        Self {
+            client_id: c.client_id.to_string(),
+            name: c.name.clone(),
+            country: c.country.clone(),
+            state_code: c.state_code.clone().unwrap_or_default(),
+            gstin: c.gstin.clone().unwrap_or_default(),
+            currency: c.currency.to_string(),
+            effective_from: date_text(c.effective_from),
+        }
     }
 }
 

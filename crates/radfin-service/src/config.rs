@@ -42,6 +42,20 @@ pub struct Common {
 }
 
 impl Common {
+    /// The database pool (`pool_size` connections) and the bus, its streams ensured: what every
+    /// service starts with.
+    pub async fn connect(&self, pool_size: usize) -> anyhow::Result<(radfin_db::Pool, radfin_bus::Bus)> {
+        let pool = radfin_db::pool(&self.database_url, pool_size).await.context("database")?;
+        let config = radfin_bus::BusConfig {
+            url: self.nats_url.clone(),
+            prefix: self.bus_prefix.clone(),
+            ..radfin_bus::BusConfig::default()
+        };
+        let bus = radfin_bus::Bus::connect(&config).await.context("nats")?;
+        bus.ensure_streams().await.context("streams")?;
+        Ok((pool, bus))
+    }
+
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
             database_url: required("RADFIN_DATABASE_URL")?,
