@@ -87,6 +87,18 @@ impl PricingApi {
         })
     }
 
+    /// Every version of the provider rules (`client_id` empty) or of one client's rules.
+    async fn rule_versions(&self, client_id: &str) -> Result<Vec<radfin_db::rules::StoredRule>, Status> {
+        let mut conn = self.conn().await?;
+        if client_id.is_empty() {
+            radfin_db::rules::list_provider_rules(&mut conn).await
+        } else {
+            let client_id = ClientId::parse(client_id).map_err(|e| invalid("client_id", e))?;
+            radfin_db::rules::list_client_rules(&mut conn, Some(&client_id)).await
+        }
+        .map_err(|e| storage_status(&e))
+    }
+
     fn recorded(rows: &[radfin_db::rules::StoredRule], version: u32) -> Result<pb::PutRulesResponse, Status> {
         rows.iter()
             .find(|r| r.version == version)
@@ -111,6 +123,16 @@ fn audit(actor: &str, action: &str, target: String, reason: Option<String>, deta
         reason,
         outcome: AuditOutcome::Allowed,
         details,
+    }
+}
+
+fn rule_version(r: &radfin_db::rules::StoredRule) -> pb::RuleVersion {
+    pb::RuleVersion {
+        version: r.version,
+        effective_from: date_text(r.effective_from),
+        recorded_at: r.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        recorded_by: r.recorded_by.clone(),
+        document: r.document.clone(),
     }
 }
 
@@ -207,6 +229,16 @@ impl PricingService for PricingApi {
         Ok(Response::new(pb::ListProvidersResponse { providers }))
     }
 
+    async fn get_provider(
+        &self,
+        request: Request<pb::GetProviderRequest>,
+    ) -> Result<Response<pb::ListProvidersResponse>, Status> {
+        let id = ProviderId::parse(&request.into_inner().provider_id).map_err(|e| invalid("provider_id", e))?;
+        let reference = self.fresh().await?;
+        let versions = reference.catalog.provider(&id).ok_or_else(|| Status::not_found(format!("no provider {id}")))?;
+        Ok(Response::new(pb::ListProvidersResponse { providers: versions.iter().map(pb::Provider::from).collect() }))
+    }
+
     async fn put_client(
         &self,
         request: Request<pb::PutClientRequest>,
@@ -236,6 +268,16 @@ impl PricingService for PricingApi {
         let reference = self.reference.get().await.map_err(|e| Status::unavailable(e.to_string()))?;
         let clients = reference.catalog.clients().flat_map(|v| v.iter().map(pb::Client::from)).collect();
         Ok(Response::new(pb::ListClientsResponse { clients }))
+    }
+
+    async fn get_client(
+        &self,
+        request: Request<pb::GetClientRequest>,
+    ) -> Result<Response<pb::ListClientsResponse>, Status> {
+        let id = ClientId::parse(&request.into_inner().client_id).map_err(|e| invalid("client_id", e))?;
+        let reference = self.fresh().await?;
+        let versions = reference.catalog.client(&id).ok_or_else(|| Status::not_found(format!("no client {id}")))?;
+        Ok(Response::new(pb::ListClientsResponse { clients: versions.iter().map(pb::Client::from).collect() }))
     }
 
     async fn put_provider_rules(
@@ -299,26 +341,25 @@ impl PricingService for PricingApi {
         &self,
         request: Request<pb::ListRuleVersionsRequest>,
     ) -> Result<Response<pb::ListRuleVersionsResponse>, Status> {
-        let msg = request.into_inner();
-        let mut conn = self.conn().await?;
-        let rows = if msg.client_id.is_empty() {
-            radfin_db::rules::list_provider_rules(&mut conn).await
-        } else {
-            let client_id = ClientId::parse(&msg.client_id).map_err(|e| invalid("client_id", e))?;
-            radfin_db::rules::list_client_rules(&mut conn, Some(&client_id)).await
-        }
-        .map_err(|e| storage_status(&e))?;
-        let versions = rows
-            .into_iter()
-            .map(|r| pb::RuleVersion {
-                version: r.version,
-                effective_from: date_text(r.effective_from),
-                recorded_at: r.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true),
-                recorded_by: r.recorded_by,
-                document: r.document,
-            })
-            .collect();
+        let versions = self.rule_versions(&request.into_inner().client_id).await?.iter().map(rule_version).collect();
         Ok(Response::new(pb::ListRuleVersionsResponse { versions }))
+    }
+
+    async fn get_rule_version(
+        &self,
+        request: Request<pb::GetRuleVersionRequest>,
+    ) -> Result<Response<pb::RuleVersion>, Status> {
+        let msg = request.into_inner();
+        let rows = self.rule_versions(&msg.client_id).await?;
+        let row = rows.iter().find(|r| r.version == msg.version).ok_or_else(|| {
+            let of = if msg.client_id.is_empty() {
+                "the provider rules".to_owned()
+            } else {
+                format!("{}'s rules", msg.client_id)
+            };
+            Status::not_found(format!("no version {} of {of}", msg.version))
+        })?;
+        Ok(Response::new(rule_version(row)))
     }
 
     async fn put_fx_rate(

@@ -1,6 +1,7 @@
 //! End to end: reports submitted over gRPC to ingest, priced by pricing, appended by the ledger,
 //! with real PostgreSQL and NATS; each test on its own database and bus prefix.
 
+mod fx_feed;
 mod pipeline;
 mod reflection;
 mod rejects;

@@ -185,3 +185,69 @@ async fn an_unknown_party_holds_the_report_until_it_is_known() {
     assert_eq!(cogs.amount, "1663.88");
     stack.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn reference_data_is_validated_versioned_and_readable() {
+    let stack = Stack::start().await.unwrap();
+    setup(&stack).await;
+    let mut p = stack.pricing_client().await.unwrap();
+
+    // Putting the same version again is a no-op; a new document is a new version.
+    let again = p
+        .put_client_rules(pricing::PutClientRulesRequest {
+            client_id: "HOSP-INR".into(),
+            effective_from: "2025-01-01".into(),
+            document: client_rules("HOSP-INR", "INR"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.version, 1);
+    let v2 = p
+        .put_client_rules(pricing::PutClientRulesRequest {
+            client_id: "HOSP-INR".into(),
+            effective_from: "2026-11-01".into(),
+            document: client_rules("HOSP-INR", "INR"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(v2.version, 2);
+    let got = p
+        .get_rule_version(pricing::GetRuleVersionRequest { client_id: "HOSP-INR".into(), version: 2 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((got.effective_from.as_str(), got.document), ("2026-11-01", client_rules("HOSP-INR", "INR")));
+    let missing =
+        p.get_rule_version(pricing::GetRuleVersionRequest { client_id: String::new(), version: 9 }).await.unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+
+    // An invalid document is refused with every problem and its JSON path; nothing is recorded.
+    let bad = p
+        .put_client_rules(pricing::PutClientRulesRequest {
+            client_id: "HOSP-INR".into(),
+            effective_from: "2026-12-01".into(),
+            document: client_rules("HOSP-INR", "INR")
+                .replace("\"GRADUATED\"", "\"TIERED\"")
+                .replace("\"PER_STUDY\"", "\"FLAT\""),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    assert!(bad.message().contains("$.tier_mode") && bad.message().contains("$.contract.type"), "{}", bad.message());
+    let versions = p
+        .list_rule_versions(pricing::ListRuleVersionsRequest { client_id: "HOSP-INR".into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .versions;
+    assert_eq!(versions.len(), 2);
+
+    let providers =
+        p.get_provider(pricing::GetProviderRequest { provider_id: "RAD-007".into() }).await.unwrap().into_inner();
+    assert_eq!(providers.providers.len(), 1);
+    let unknown = p.get_provider(pricing::GetProviderRequest { provider_id: "RAD-404".into() }).await.unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+    stack.stop().await.unwrap();
+}
