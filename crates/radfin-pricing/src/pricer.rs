@@ -163,11 +163,11 @@ impl Pricer {
                         Outcome::Held { status: HeldStatus::of_reason(&h.reason), reason: h.reason.to_string() }
                     }
                 } else {
-                    anyhow::bail!(
-                        "report {} revision {} is not stored for {client_id} in {period}",
-                        t.report_id,
-                        t.revision
-                    );
+                    // Ingest stores a report before publishing it, so a report missing from its
+                    // client's month has a higher revision that moved it to another client or
+                    // period, where that revision is priced.
+                    tracing::debug!(report_id = %t.report_id, revision = t.revision, "superseded by a revision elsewhere");
+                    Outcome::Superseded
                 };
                 outcomes[i] = Some(outcome);
             }

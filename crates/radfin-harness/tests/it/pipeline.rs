@@ -251,3 +251,30 @@ async fn reference_data_is_validated_versioned_and_readable() {
     assert_eq!(unknown.code(), tonic::Code::NotFound);
     stack.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_revision_that_moves_a_report_to_another_period_is_priced_there() {
+    let stack = Stack::start().await.unwrap();
+    setup(&stack).await;
+    let mut ingest = stack.ingest_client().await.unwrap();
+    let mut first = night_mri("RPT-MOVE", "HOSP-INR");
+    first.finalized_at = "2026-10-31T17:00:00Z".into(); // 22:30 IST on 31 October
+    let mut second = first.clone();
+    second.revision = 2;
+    second.finalized_at = "2026-10-31T19:00:00Z".into(); // 00:30 IST on 1 November
+    let r = ingest.submit_batch(SubmitBatchRequest { reports: vec![first, second] }).await.unwrap().into_inner();
+    let periods: Vec<&str> = r.results.iter().map(|x| x.period.as_str()).collect();
+    assert_eq!(periods, ["2026-10", "2026-11"]);
+
+    let e = eventually("revision 2 booked in November", || async {
+        let e = entries(&stack, "RPT-MOVE").await;
+        e.iter().any(|x| x.revision == 2 && x.side == Side::Revenue as i32).then_some(e)
+    })
+    .await;
+    let rev2: Vec<&str> = e.iter().filter(|x| x.revision == 2).map(|x| x.period.as_str()).collect();
+    assert_eq!(rev2, ["2026-11", "2026-11"]);
+    // Whatever became of revision 1, the pipeline goes on.
+    ingest.submit_report(SubmitReportRequest { report: Some(night_mri("RPT-AFTER-MOVE", "HOSP-INR")) }).await.unwrap();
+    wait_entries(&stack, "RPT-AFTER-MOVE", 2).await;
+    stack.stop().await.unwrap();
+}
