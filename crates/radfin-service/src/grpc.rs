@@ -41,6 +41,8 @@ pub async fn serve(
     let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
     let drain = async move {
         shutdown.await;
+        // The whole server ("") and each service stop reporting SERVING before the drain.
+        health.set_service_status("", ServingStatus::NotServing).await;
         for name in &names {
             health.set_service_status(name, ServingStatus::NotServing).await;
         }

@@ -9,23 +9,7 @@ use rust_decimal_macros::dec;
 
 use super::*;
 
-const DAILY: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<gesmes:Envelope xmlns:gesmes="http://www.gesmes.org/xml/2002-08-01" xmlns="http://www.ecb.int/vocabulary/2002-08-01/eurofxref">
-	<gesmes:subject>Reference rates</gesmes:subject>
-	<gesmes:Sender>
-		<gesmes:name>European Central Bank</gesmes:name>
-	</gesmes:Sender>
-	<Cube>
-		<Cube time='2026-01-05'>
-			<Cube currency='USD' rate='1.0823'/>
-			<Cube currency='JPY' rate='162.50'/>
-			<Cube currency='GBP' rate='0.8456'/>
-			<Cube currency='INR' rate='89.5'/>
-			<Cube currency='AED' rate='3.9745'/>
-		</Cube>
-	</Cube>
-</gesmes:Envelope>
-"#;
+const DAILY: &str = include_str!("../../tests/fixtures/eurofxref-daily.xml");
 
 /// Three days, newest first as the ECB writes them; 2026-01-05 has no INR.
 const HIST: &str = r#"<?xml version="1.0" encoding="UTF-8"?>

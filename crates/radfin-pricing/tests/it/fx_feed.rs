@@ -13,23 +13,8 @@ use tokio::sync::mpsc;
 use wiremock::matchers::{headers, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const DAILY: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<gesmes:Envelope xmlns:gesmes="http://www.gesmes.org/xml/2002-08-01" xmlns="http://www.ecb.int/vocabulary/2002-08-01/eurofxref">
-	<gesmes:subject>Reference rates</gesmes:subject>
-	<gesmes:Sender>
-		<gesmes:name>European Central Bank</gesmes:name>
-	</gesmes:Sender>
-	<Cube>
-		<Cube time='2026-01-05'>
-			<Cube currency='USD' rate='1.0823'/>
-			<Cube currency='JPY' rate='162.50'/>
-			<Cube currency='GBP' rate='0.8456'/>
-			<Cube currency='INR' rate='89.5'/>
-			<Cube currency='AED' rate='3.9745'/>
-		</Cube>
-	</Cube>
-</gesmes:Envelope>
-"#;
+/// The ECB's daily file as it looks, shared with the parser's unit tests.
+const DAILY: &str = include_str!("../fixtures/eurofxref-daily.xml");
 
 const HIST: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <gesmes:Envelope xmlns:gesmes="http://www.gesmes.org/xml/2002-08-01" xmlns="http://www.ecb.int/vocabulary/2002-08-01/eurofxref">
