@@ -41,6 +41,10 @@ pub struct Bus {
     config: BusConfig,
 }
 
+/// Messages a durable consumer may have delivered and not yet acknowledged (JetStream's default
+/// is 1000, less than a pricing batch).
+pub const MAX_ACK_PENDING: i64 = 20_000;
+
 /// Publishes awaiting their acknowledgement at the same time in [`Bus::publish_all`].
 pub const MAX_IN_FLIGHT: usize = 256;
 
@@ -221,6 +225,8 @@ impl Bus {
             ack_policy: AckPolicy::Explicit,
             ack_wait: self.config.ack_wait,
             max_deliver: self.config.max_deliver,
+            // Above any batch a consumer fetches, so a fetch is never cut short by unacked ones.
+            max_ack_pending: MAX_ACK_PENDING,
             filter_subject: filter_subject.unwrap_or_default(),
             replay_policy: ReplayPolicy::Instant,
             ..Default::default()

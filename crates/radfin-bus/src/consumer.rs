@@ -185,6 +185,13 @@ impl Delivery {
         self.message.double_ack().await.map_err(|source| self.ack_error("ack", source))
     }
 
+    /// Acknowledges the message without waiting for the server's confirmation. For consumers
+    /// whose effects are idempotent: should the ack be lost, the message is delivered again
+    /// after `ack_wait` and changes nothing. Much cheaper than [`Delivery::ack`] for batches.
+    pub async fn ack_unconfirmed(&self) -> Result<(), BusError> {
+        self.message.ack().await.map_err(|source| self.ack_error("ack", source))
+    }
+
     /// Gives the message back for redelivery, after `delay` (or at once with `None`), without
     /// waiting for the server. On its last attempt ([`Delivery::is_last_attempt`]) dead-letter
     /// it instead: a nak'ed last attempt is never delivered again and its reason is lost.

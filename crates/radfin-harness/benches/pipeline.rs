@@ -22,6 +22,9 @@ fn date(d: chrono::NaiveDate) -> String {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // The services' own logs (batch sizes and timings) when RUST_LOG is set.
+    let _telemetry =
+        std::env::var("RUST_LOG").is_ok().then(|| radfin_service::telemetry::init("pipeline-bench")).transpose()?;
     let reports: usize = std::env::var("RADFIN_BENCH_REPORTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
     let spec = MonthSpec { period: "2026-10".parse()?, clients: 50, providers: 200, reports, seed: 42 };
     let month = generate_month(&spec);

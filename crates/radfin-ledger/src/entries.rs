@@ -49,11 +49,18 @@ pub fn entries_of(p: &PricedInRun) -> [NewLedgerEntry; 2] {
 
 /// Appends a batch's entries in one transaction; entries already present are left as they are.
 pub async fn append(pool: &Pool, batch: Vec<PricedInRun>) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
     let entries: Vec<NewLedgerEntry> = batch.iter().flat_map(entries_of).collect();
     let inserted = radfin_db::transaction_with_retry(pool, TRANSACTION_ATTEMPTS, async |conn| {
         radfin_db::ledger::insert_entries(conn, &entries).await
     })
     .await?;
-    tracing::info!(priced = batch.len(), inserted, duplicates = entries.len() - inserted, "ledger entries appended");
+    tracing::info!(
+        priced = batch.len(),
+        inserted,
+        duplicates = entries.len() - inserted,
+        elapsed_ms = started.elapsed().as_millis(),
+        "ledger entries appended"
+    );
     Ok(())
 }

@@ -137,11 +137,13 @@ pub async fn serve(
             consume::run(CONSUMER, &pricer.bus, &consumer, BATCHING, stopped, decode(calendar), |targets| {
                 let pricer = pricer.clone();
                 async move {
+                    let started = std::time::Instant::now();
                     let settled = pricer.settle(&targets).await?;
                     tracing::info!(
                         priced = settled.priced,
                         held = settled.held,
                         superseded = settled.superseded,
+                        elapsed_ms = started.elapsed().as_millis(),
                         "reports priced"
                     );
                     Ok(())

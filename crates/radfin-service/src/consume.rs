@@ -102,7 +102,9 @@ async fn handle_batch<T, Fut>(
     }
     match handle(items).await {
         Ok(()) => {
-            for result in join_all(decoded.iter().map(Delivery::ack)).await {
+            // Every consumer's effects are idempotent, so an unconfirmed ack is enough: a lost
+            // one only means a redelivery that changes nothing.
+            for result in join_all(decoded.iter().map(Delivery::ack_unconfirmed)).await {
                 if let Err(e) = result {
                     // The effects are durable and idempotent: a redelivery changes nothing.
                     tracing::warn!(consumer = name, error = %e, "ack failed; the message will be redelivered");
