@@ -132,10 +132,26 @@ impl Bus {
                 num_replicas: self.config.replicas,
                 ..Default::default()
             };
-            self.jetstream
-                .create_or_update_stream(config)
+            // Get or create, and update only when the settings differ: services start together,
+            // and concurrent updates of one stream crash nats-server 2.9 (a nil dereference in
+            // `updateWithAdvisory`), while concurrent identical creates are harmless.
+            let existing = self
+                .jetstream
+                .get_or_create_stream(config.clone())
                 .await
                 .map_err(|source| BusError::Stream { stream: name.to_owned(), source })?;
+            let current = &existing.cached_info().config;
+            let differs = current.subjects != config.subjects
+                || current.duplicate_window != config.duplicate_window
+                || current.num_replicas != config.num_replicas
+                || current.description != config.description;
+            if differs {
+                self.jetstream
+                    .update_stream(&config)
+                    .await
+                    .map_err(|source| BusError::Stream { stream: name.to_owned(), source })?;
+                tracing::info!(stream = name, "stream settings updated");
+            }
             tracing::debug!(stream = name, "stream ensured");
         }
         Ok(())

@@ -3,8 +3,9 @@
 use chrono::SecondsFormat;
 use radfin_db::ledger::{ClientTotalsRow, LedgerEntryRow, LedgerSide};
 use radfin_db::{Pool, StorageError};
-use radfin_domain::{Period, ReportId};
+use radfin_domain::{Currency, Period, ReportId};
 use radfin_proto::common::v1 as common;
+use radfin_proto::convert::amount_text;
 use radfin_proto::ledger::v1 as pb;
 use radfin_proto::ledger::v1::ledger_service_server::LedgerService;
 use radfin_service::grpc::storage_status;
@@ -50,8 +51,8 @@ fn entry(row: LedgerEntryRow) -> pb::LedgerEntry {
         grade: common::Grade::from(row.grade) as i32,
         status: common::ReportStatus::from(row.status) as i32,
         currency: row.currency.to_string(),
-        amount: row.amount.normalize_money(),
-        amount_inr: row.amount_inr.normalize_money(),
+        amount: money(row.amount, row.currency),
+        amount_inr: inr(row.amount_inr),
         fx_rate: row.fx.as_ref().map(|r| r.inr_per_unit.to_string()).unwrap_or_default(),
         fx_rate_date: row.fx.as_ref().map(|r| r.rate_date.format("%Y-%m-%d").to_string()).unwrap_or_default(),
         fx_source: row.fx.as_ref().map(|r| r.source.to_string()).unwrap_or_default(),
@@ -60,19 +61,14 @@ fn entry(row: LedgerEntryRow) -> pb::LedgerEntry {
     }
 }
 
-/// Amounts are stored with 4 decimals; they are shown with 2, which is what they hold.
-trait MoneyText {
-    fn normalize_money(self) -> String;
+/// Amounts are stored with 4 decimals; they are shown with their currency's minor digits,
+/// which is what they hold (trailing zeros dropped, never a digit of value).
+fn money(amount: Decimal, currency: Currency) -> String {
+    amount_text(amount.normalize(), currency)
 }
 
-impl MoneyText for Decimal {
-    fn normalize_money(self) -> String {
-        let mut d = self.normalize();
-        if d.scale() < 2 {
-            d.rescale(2);
-        }
-        d.to_string()
-    }
+fn inr(amount: Decimal) -> String {
+    money(amount, Currency::INR)
 }
 
 fn totals(rows: &[ClientTotalsRow]) -> pb::SummarizePeriodResponse {
@@ -86,15 +82,15 @@ fn totals(rows: &[ClientTotalsRow]) -> pb::SummarizePeriodResponse {
         response.clients.push(pb::ClientTotals {
             client_id: r.client_id.clone(),
             reports: n,
-            revenue_inr: r.revenue_inr.normalize_money(),
-            cogs_inr: r.cogs_inr.normalize_money(),
-            margin_inr: (r.revenue_inr - r.cogs_inr).normalize_money(),
+            revenue_inr: inr(r.revenue_inr),
+            cogs_inr: inr(r.cogs_inr),
+            margin_inr: inr(r.revenue_inr - r.cogs_inr),
         });
     }
     response.reports = reports;
-    response.revenue_inr = revenue.normalize_money();
-    response.cogs_inr = cogs.normalize_money();
-    response.margin_inr = (revenue - cogs).normalize_money();
+    response.revenue_inr = inr(revenue);
+    response.cogs_inr = inr(cogs);
+    response.margin_inr = inr(revenue - cogs);
     response
 }
 

@@ -122,9 +122,10 @@ fn instant_text(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-/// An amount with at least the currency's minor digits (`0` INR is `"0.00"`). Only ever adds
-/// zeros: an amount with more digits keeps them, so the text is always the exact amount.
-fn amount_text(amount: Decimal, currency: Currency) -> String {
+/// An amount with at least the currency's minor digits (`0` INR is `"0.00"`, `4500` JPY is
+/// `"4500"`). Only ever adds zeros: an amount with more digits keeps them, so the text is always
+/// the exact amount.
+pub fn amount_text(amount: Decimal, currency: Currency) -> String {
     let mut amount = amount;
     if amount.scale() < currency.minor_units() {
         amount.rescale(currency.minor_units());
