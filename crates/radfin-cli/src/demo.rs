@@ -172,11 +172,15 @@ pub async fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
     let elapsed = started.elapsed();
     writeln!(
         out,
-        "pipeline: {} reports in the ledger, {} held, in {:.1?} ({} reports/s end to end)\n",
+        "pipeline: {} reports in the ledger, {} held, after {:.1?} ({})\n",
         summary.reports,
         held.len(),
         elapsed,
-        u128::from(expected) * 1000 / elapsed.as_millis().max(1)
+        if accepted == 0 {
+            "nothing new to price".to_owned()
+        } else {
+            format!("{} reports/s end to end", u128::from(expected) * 1000 / elapsed.as_millis().max(1))
+        }
     )?;
 
     writeln!(out, "Ledger for {} (live run, provisional until the period closes; INR)", args.period)?;
