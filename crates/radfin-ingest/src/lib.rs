@@ -16,7 +16,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use radfin_domain::BusinessCalendar;
 use radfin_proto::ingest::v1::ingest_service_server::{IngestServiceServer, SERVICE_NAME};
-use radfin_service::config::{Common, parse_or};
+use radfin_service::config::{Common, listen};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -36,17 +36,14 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
-        Ok(Self {
-            common: Common::from_env()?,
-            listen: parse_or("RADFIN_INGEST_LISTEN", SocketAddr::from(([127, 0, 0, 1], 7051)))?,
-        })
+        Ok(Self { common: Common::from_env()?, listen: listen("RADFIN_INGEST_LISTEN", 7051)? })
     }
 }
 
 /// Runs the service until `shutdown` resolves: gRPC stops taking submissions, in-flight ones
 /// finish, the relay publishes what was committed, then it returns.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
+    let listener = radfin_service::grpc::bind(config.listen).await?;
     serve(&config.common, listener, shutdown).await
 }
 

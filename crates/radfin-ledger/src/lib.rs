@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use radfin_proto::ledger::v1::ledger_service_server::{LedgerServiceServer, SERVICE_NAME};
-use radfin_service::config::{Common, parse_or};
+use radfin_service::config::{Common, listen};
 use radfin_service::consume::{self, Batching};
 use tokio::net::TcpListener;
 
@@ -33,15 +33,12 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
-        Ok(Self {
-            common: Common::from_env()?,
-            listen: parse_or("RADFIN_LEDGER_LISTEN", SocketAddr::from(([127, 0, 0, 1], 7053)))?,
-        })
+        Ok(Self { common: Common::from_env()?, listen: listen("RADFIN_LEDGER_LISTEN", 7053)? })
     }
 }
 
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
+    let listener = radfin_service::grpc::bind(config.listen).await?;
     serve(&config.common, listener, shutdown).await
 }
 

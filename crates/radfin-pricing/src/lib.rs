@@ -20,7 +20,7 @@ use chrono::Utc;
 use radfin_bus::Delivery;
 use radfin_domain::BusinessCalendar;
 use radfin_proto::pricing::v1::pricing_service_server::{PricingServiceServer, SERVICE_NAME};
-use radfin_service::config::{Common, parse_or, var_or};
+use radfin_service::config::{Common, listen, parse_or, var_or};
 use radfin_service::consume::{self, Batching};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -66,7 +66,7 @@ impl Config {
             .transpose()?;
         Ok(Self {
             common: Common::from_env()?,
-            listen: parse_or("RADFIN_PRICING_LISTEN", SocketAddr::from(([127, 0, 0, 1], 7052)))?,
+            listen: listen("RADFIN_PRICING_LISTEN", 7052)?,
             fx_url,
             fx_format: parse_or("RADFIN_FX_FORMAT", fx_feed::FeedFormat::EcbXml)?,
             fx_source: var_or("RADFIN_FX_SOURCE", "ECB"),
@@ -94,7 +94,7 @@ impl Config {
 }
 
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
+    let listener = radfin_service::grpc::bind(config.listen).await?;
     serve(&config, listener, shutdown).await
 }
 

@@ -23,6 +23,11 @@ where
     }
 }
 
+/// A gRPC listen address from `name`, by default 127.0.0.1:`port`.
+pub fn listen(name: &str, port: u16) -> anyhow::Result<std::net::SocketAddr> {
+    parse_or(name, std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
 /// A variable that must be set.
 pub fn required(name: &str) -> anyhow::Result<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty()).with_context(|| format!("{name} must be set"))

@@ -11,6 +11,11 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
+/// Binds a service's listen address, naming it in the error.
+pub async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| format!("bind {addr}"))
+}
+
 /// Serves `routes` on `listener` until `shutdown` resolves, then stops accepting, reports
 /// NOT_SERVING, and waits for in-flight calls to finish. `names` are the fully qualified
 /// service names reported as SERVING by the health service.
