@@ -24,9 +24,13 @@ enum Command {
     Test,
     /// Formatting and clippy only.
     Lint,
-    /// The benchmarks; they print throughput figures (the engine's target: ≥ 1,000,000 reports/s).
+    /// The benchmarks: the engine (criterion, and its time as a multiple of sorting the month), then
+    /// PostgreSQL and JetStream baselines and the whole pipeline end to end; prints their tables
+    /// (markdown, also in target/bench/) at the end. The environment passes through:
+    /// `RADFIN_BENCH_REPORTS` (pipeline sizes, default `100000,1000000`), `RADFIN_BENCH_COPY_ROWS`,
+    /// `RADFIN_BENCH_PUBLISH_MSGS`.
     Bench {
-        /// Passed to criterion, e.g. a benchmark name filter.
+        /// Passed to criterion (the engine benchmark only), e.g. a benchmark name filter.
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
@@ -66,12 +70,29 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Lint => lint(&sh)?,
         Command::Bench { args } => {
-            cmd!(sh, "cargo bench --locked -p radfin-domain --bench pricing -- {args...}").run()?;
+            let out = root.join("target").join("bench");
+            // A table left by an earlier run must not pass for this one's.
+            for table in BENCH_TABLES {
+                let _ = std::fs::remove_file(out.join(table.0));
+            }
+            let engine = cmd!(sh, "cargo bench --locked -p radfin-domain --bench pricing -- {args...}")
+                .env("RADFIN_BENCH_OUT", &out)
+                .run();
             let infra = infra::ensure(&root)?;
-            cmd!(sh, "cargo bench --locked -p radfin-harness --bench pipeline")
+            let pipeline = cmd!(sh, "cargo bench --locked -p radfin-harness --bench pipeline")
                 .env("RADFIN_TEST_DATABASE_URL", &infra.admin_url)
                 .env("RADFIN_TEST_NATS_URL", &infra.nats_url)
-                .run()?;
+                .env("RADFIN_BENCH_OUT", &out)
+                .run();
+            println!("\nBenchmark results (markdown; also in {}):", out.display());
+            for (file, title) in BENCH_TABLES {
+                match std::fs::read_to_string(out.join(file)) {
+                    Ok(table) => println!("\n{title}\n\n{}", table.trim_end()),
+                    Err(_) => println!("\n{title}\n\n(no table: the benchmark did not finish)"),
+                }
+            }
+            engine.context("the engine benchmark failed")?;
+            pipeline.context("the pipeline benchmark failed")?;
         }
         Command::Demo { period, reports } => {
             stack::up(&sh, &root)?;
@@ -88,6 +109,12 @@ fn main() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The tables the benchmarks write to target/bench, and their titles.
+const BENCH_TABLES: [(&str, &str); 2] = [
+    ("engine.md", "**Engine** (`crates/radfin-domain/benches/pricing.rs`)"),
+    ("pipeline.md", "**Pipeline** (`crates/radfin-harness/benches/pipeline.rs`)"),
+];
 
 fn lint(sh: &Shell) -> anyhow::Result<()> {
     cmd!(sh, "cargo fmt --all -- --check").run().context("formatting differs: run `cargo fmt --all`")?;

@@ -49,6 +49,12 @@ impl Consumer {
         self.max_deliver
     }
 
+    /// How long a delivered message may stay unacknowledged before it is delivered again; a
+    /// consumer holding messages longer sends [`Delivery::in_progress`] more often than this.
+    pub fn ack_wait(&self) -> Duration {
+        self.inner.cached_info().config.ack_wait
+    }
+
     /// Pulls up to `max_messages` messages, waiting at most `expires` for the first one to be
     /// available; returns as soon as what is available has been delivered, so a batch may be
     /// shorter than asked, or empty when nothing came within `expires`.
@@ -190,6 +196,14 @@ impl Delivery {
     /// after `ack_wait` and changes nothing. Much cheaper than [`Delivery::ack`] for batches.
     pub async fn ack_unconfirmed(&self) -> Result<(), BusError> {
         self.message.ack().await.map_err(|source| self.ack_error("ack", source))
+    }
+
+    /// Tells the server the message is still being worked on, which restarts its `ack_wait`
+    /// without counting a delivery: a consumer that waits out an outage with the message in
+    /// hand sends this more often than `ack_wait`, so the message is not delivered again
+    /// meanwhile. Does not wait for the server.
+    pub async fn in_progress(&self) -> Result<(), BusError> {
+        self.message.ack_with(AckKind::Progress).await.map_err(|source| self.ack_error("in-progress ack", source))
     }
 
     /// Gives the message back for redelivery, after `delay` (or at once with `None`), without

@@ -80,7 +80,7 @@ pub enum BusError {
     /// An ack or nak was not confirmed; the message will be delivered again after `ack_wait`.
     #[error("{action} of message {sequence} of stream {stream} failed: {source}")]
     Ack {
-        /// `ack` or `nak`.
+        /// `ack`, `nak` or `in-progress ack`.
         action: &'static str,
         /// The stream.
         stream: String,
@@ -141,25 +141,39 @@ impl BusError {
                     | ConnectErrorKind::Dns
                     | ConnectErrorKind::MaxReconnects
             ),
-            Self::Stream { source, .. } => matches!(
-                source.kind(),
+            Self::Stream { source, .. } => match source.kind() {
                 CreateStreamErrorKind::TimedOut
-                    | CreateStreamErrorKind::JetStreamUnavailable
-                    | CreateStreamErrorKind::Response
-            ),
-            Self::Consumer { source, .. } => {
-                matches!(source.kind(), ConsumerErrorKind::TimedOut | ConsumerErrorKind::Request)
-            }
-            Self::Publish { source, .. } => matches!(
-                source.kind(),
+                | CreateStreamErrorKind::JetStreamUnavailable
+                | CreateStreamErrorKind::Response => true,
+                CreateStreamErrorKind::JetStream(e) => server_unavailable(&e),
+                _ => false,
+            },
+            Self::Consumer { source, .. } => match source.kind() {
+                ConsumerErrorKind::TimedOut | ConsumerErrorKind::Request => true,
+                ConsumerErrorKind::JetStream(e) => server_unavailable(&e),
+                _ => false,
+            },
+            Self::Publish { source, .. } => match source.kind() {
                 PublishErrorKind::TimedOut
-                    | PublishErrorKind::BrokenPipe
-                    | PublishErrorKind::MaxAckPending
-                    | PublishErrorKind::StreamNotFound
-            ),
+                | PublishErrorKind::BrokenPipe
+                | PublishErrorKind::MaxAckPending
+                | PublishErrorKind::StreamNotFound => true,
+                // The server's refusal: retryable when it says it is unavailable (no quorum,
+                // storage or resources exhausted for now), not when it refuses the message.
+                PublishErrorKind::Other => std::error::Error::source(source)
+                    .and_then(|cause| cause.downcast_ref::<async_nats::jetstream::Error>())
+                    .is_some_and(server_unavailable),
+                _ => false,
+            },
             Self::Fetch { .. } | Self::Ack { .. } | Self::Replay { .. } => true,
         }
     }
+}
+
+/// A JetStream API error with a 5xx code (503: no quorum, no leader, resources or storage
+/// exhausted for now) says "not now", not "never".
+fn server_unavailable(error: &async_nats::jetstream::Error) -> bool {
+    error.code() >= 500
 }
 
 #[cfg(test)]

@@ -183,8 +183,13 @@ pub async fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
         }
     )?;
 
-    writeln!(out, "Ledger for {} (live run, provisional until the period closes; INR)", args.period)?;
-    let mut t = table::new(&["Client", "Reports", "Revenue", "COGS", "Margin", "Margin %"], 1);
+    writeln!(
+        out,
+        "Ledger for {} (the live run: study lines per report, retainer fees and minimum shortfalls as \
+         client-level lines; exactly the engine's price of the stored month; INR)",
+        args.period
+    )?;
+    let mut t = table::new(&["Client", "Reports", "Revenue (contract)", "Revenue", "COGS", "Margin", "Margin %"], 1);
     let names: BTreeMap<String, &str> =
         samples.clients.iter().map(|c| (c.client_id.to_string(), c.name.as_str())).collect();
     for c in &summary.clients {
@@ -193,6 +198,7 @@ pub async fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
         t.add_row(vec![
             format!("{} {}", c.client_id, names.get(&c.client_id).copied().unwrap_or("")),
             c.reports.to_string(),
+            format!("{} {}", c.revenue, c.currency),
             inr(revenue),
             inr(c.cogs_inr.parse()?),
             inr(margin),
@@ -203,6 +209,7 @@ pub async fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
     t.add_row(vec![
         "Total".to_owned(),
         summary.reports.to_string(),
+        String::new(),
         inr(revenue),
         inr(summary.cogs_inr.parse()?),
         inr(margin),

@@ -87,15 +87,32 @@ fn join(conflicts: &[RevisionConflict]) -> String {
 
 impl StorageError {
     /// Whether doing the same again later may succeed: serialization failures, deadlocks, pool
-    /// exhaustion and lost connections.
+    /// exhaustion, a database that is unreachable, restarting or out of connection slots, and
+    /// lost connections. A `false` is a bug, bad data or a refused write, which retrying does
+    /// not fix.
     pub fn is_retryable(&self) -> bool {
         match self {
-            StorageError::Retryable { .. } | StorageError::Connection(_) => true,
-            StorageError::Pool(e) => matches!(e, deadpool::managed::PoolError::Timeout(_)),
-            StorageError::Query(diesel::result::Error::DatabaseError(kind, _)) => {
-                matches!(kind, DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand)
-            }
+            StorageError::Retryable { .. } => true,
+            StorageError::Connection(e) => connection_retryable(e),
+            StorageError::Pool(e) => pool_retryable(e),
+            StorageError::Query(e) => diesel_retryable(e),
             _ => false,
+        }
+    }
+
+    /// Whether `error`, an error of the database layer in whichever form it was passed on (a
+    /// [`StorageError`], or diesel's, diesel-async's or the pool's own error that code turned
+    /// into `anyhow::Error` with `?`), is retryable as [`StorageError::is_retryable`] tells;
+    /// `None` when `error` is none of these. For callers that walk an error's chain.
+    pub fn classify_retryable(error: &(dyn std::error::Error + 'static)) -> Option<bool> {
+        if let Some(e) = error.downcast_ref::<StorageError>() {
+            Some(e.is_retryable())
+        } else if let Some(e) = error.downcast_ref::<diesel::result::Error>() {
+            Some(diesel_retryable(e))
+        } else if let Some(e) = error.downcast_ref::<diesel::ConnectionError>() {
+            Some(connection_retryable(e))
+        } else {
+            error.downcast_ref::<diesel_async::pooled_connection::deadpool::PoolError>().map(pool_retryable)
         }
     }
 
@@ -104,7 +121,7 @@ impl StorageError {
         matches!(self, StorageError::Conflict { .. } | StorageError::ConflictingRevisions { .. })
     }
 
-    pub(crate) fn corrupt(what: impl fmt::Display) -> Self {
+    pub fn corrupt(what: impl fmt::Display) -> Self {
         StorageError::Corrupt(what.to_string())
     }
 }
@@ -131,6 +148,73 @@ impl From<diesel_async::pooled_connection::deadpool::PoolError> for StorageError
     }
 }
 
+/// A connection could not be established. The pool was built (and one connection checked out)
+/// at start, so later failures are the database being unreachable, restarting or full: retryable,
+/// but for a URL that cannot be parsed.
+fn connection_retryable(error: &diesel::ConnectionError) -> bool {
+    !matches!(error, diesel::ConnectionError::InvalidCString(_) | diesel::ConnectionError::InvalidConnectionUrl(_))
+}
+
+fn pool_retryable(error: &diesel_async::pooled_connection::deadpool::PoolError) -> bool {
+    use deadpool::managed::PoolError;
+    use diesel_async::pooled_connection::PoolError as ManagerError;
+    match error {
+        PoolError::Timeout(_) => true,
+        PoolError::Backend(ManagerError::ConnectionError(e)) => connection_retryable(e),
+        PoolError::Backend(ManagerError::QueryError(e)) => diesel_retryable(e),
+        _ => false,
+    }
+}
+
+fn diesel_retryable(error: &diesel::result::Error) -> bool {
+    use diesel::result::Error;
+    match error {
+        Error::DatabaseError(kind, info) => match kind {
+            DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::ClosedConnection => true,
+            // diesel-async reports every client-side failure of tokio-postgres this way: a lost or
+            // refused connection, but also a parameter or column that does not convert.
+            DatabaseErrorKind::UnableToSendCommand => !client_bug(info.message()),
+            _ => transient_server_message(info.message()),
+        },
+        // The connection broke inside a transaction: the pool discards it, another one works.
+        Error::BrokenTransactionManager => true,
+        Error::RollbackErrorOnCommit { commit_error, .. } => diesel_retryable(commit_error),
+        _ => false,
+    }
+}
+
+/// tokio-postgres' client-side errors that are bugs, not a connection's troubles (the text of
+/// its `Display`, which diesel-async keeps as the message).
+fn client_bug(message: &str) -> bool {
+    [
+        "error serializing parameter",
+        "error deserializing column",
+        "invalid column",
+        "query returned an unexpected number",
+        "expected ",
+        "invalid connection string",
+        "invalid configuration",
+    ]
+    .iter()
+    .any(|prefix| message.starts_with(prefix))
+}
+
+/// Server errors of a database going away or not yet back, whose SQLSTATE diesel does not
+/// expose: 57P01–57P03 (shutdown, starting up, recovery), 53300 (too many connections) and the
+/// deadlock (40P01, also mapped to [`StorageError::Retryable`]), by their stable primary message.
+fn transient_server_message(message: &str) -> bool {
+    [
+        "terminating connection due to administrator command",
+        "terminating connection due to unexpected postmaster exit",
+        "the database system is",
+        "sorry, too many clients already",
+        "remaining connection slots are reserved",
+        "deadlock detected",
+    ]
+    .iter()
+    .any(|prefix| message.starts_with(prefix))
+}
+
 /// SQLSTATE → error. diesel maps 23505 and 40001 to kinds; for the codes it folds into
 /// `Unknown`, the append-only trigger's marker field identifies RF001, and deadlocks (40P01)
 /// and privilege errors (42501) are recognized by PostgreSQL's primary message, which is stable
@@ -148,5 +232,73 @@ fn classify(kind: DatabaseErrorKind, info: &(dyn DatabaseErrorInformation + Send
             Some(StorageError::PermissionDenied { message })
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::result::Error;
+
+    use super::*;
+
+    fn db(kind: DatabaseErrorKind, message: &str) -> Error {
+        Error::DatabaseError(kind, Box::new(message.to_owned()))
+    }
+
+    #[test]
+    fn lost_connections_and_restarts_are_retryable_bugs_are_not() {
+        let retryable = [
+            db(DatabaseErrorKind::UnableToSendCommand, "connection closed"),
+            db(DatabaseErrorKind::UnableToSendCommand, "error communicating with the server: broken pipe"),
+            db(DatabaseErrorKind::ClosedConnection, "server closed the connection"),
+            db(DatabaseErrorKind::SerializationFailure, "could not serialize access"),
+            db(DatabaseErrorKind::Unknown, "terminating connection due to administrator command"),
+            db(DatabaseErrorKind::Unknown, "the database system is starting up"),
+            Error::BrokenTransactionManager,
+            Error::RollbackErrorOnCommit {
+                rollback_error: Box::new(db(DatabaseErrorKind::UnableToSendCommand, "connection closed")),
+                commit_error: Box::new(db(DatabaseErrorKind::UnableToSendCommand, "connection closed")),
+            },
+        ];
+        for e in retryable {
+            let message = e.to_string();
+            assert!(StorageError::from(e).is_retryable(), "{message}");
+        }
+        let permanent = [
+            db(DatabaseErrorKind::UnableToSendCommand, "error serializing parameter 3: out of range"),
+            db(DatabaseErrorKind::Unknown, "division by zero"),
+            db(DatabaseErrorKind::NotNullViolation, "null value in column"),
+            Error::NotFound,
+        ];
+        for e in permanent {
+            let message = e.to_string();
+            assert!(!StorageError::from(e).is_retryable(), "{message}");
+        }
+        let refused = diesel::ConnectionError::CouldntSetupConfiguration(db(
+            DatabaseErrorKind::UnableToSendCommand,
+            "error connecting to server: Connection refused",
+        ));
+        assert!(StorageError::Connection(refused).is_retryable());
+        assert!(!StorageError::Connection(diesel::ConnectionError::InvalidConnectionUrl("x".into())).is_retryable());
+    }
+
+    #[test]
+    fn errors_are_classified_in_whichever_form_they_were_passed_on() {
+        use diesel_async::pooled_connection::PoolError as ManagerError;
+        use diesel_async::pooled_connection::deadpool::PoolError;
+
+        let timeout = PoolError::Timeout(deadpool::managed::TimeoutType::Wait);
+        assert_eq!(StorageError::classify_retryable(&timeout), Some(true));
+        let refused = PoolError::Backend(ManagerError::ConnectionError(diesel::ConnectionError::BadConnection(
+            "connection refused".into(),
+        )));
+        assert_eq!(StorageError::classify_retryable(&refused), Some(true));
+        assert_eq!(StorageError::classify_retryable(&PoolError::Closed), Some(false));
+        let lost = db(DatabaseErrorKind::UnableToSendCommand, "connection closed");
+        assert_eq!(StorageError::classify_retryable(&lost), Some(true));
+        let corrupt = StorageError::corrupt("bad rule document");
+        assert_eq!(StorageError::classify_retryable(&corrupt), Some(false));
+        let other = std::io::Error::other("not the database's");
+        assert_eq!(StorageError::classify_retryable(&other), None);
     }
 }

@@ -1,10 +1,15 @@
 //! FX reference rates (`fx_rates`, append-only): INR per unit of a currency on a date, per source.
+//!
+//! Several rates may be stored for one date and currency; one is in effect (spec §4.3): a rate
+//! put by hand (source [`MANUAL_SOURCE`]) supersedes the feeds' whatever the order they were
+//! recorded in, and among rates put by hand, or among the feeds', the latest recorded wins
+//! ([`radfin_domain::fx::supersedes`]). [`load`] and [`list`] apply it.
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use radfin_domain::Currency;
-use radfin_domain::fx::{FxRate, FxTable};
+use radfin_domain::fx::{FxRate, FxTable, MANUAL_SOURCE, in_effect};
 use rust_decimal::Decimal;
 
 use crate::StorageError;
@@ -16,7 +21,23 @@ use crate::schema::fx_rates;
 pub struct StoredFxRate {
     pub id: i64,
     pub rate: FxRate,
+    /// When it was recorded (fetched from a feed, or put by hand).
     pub fetched_at: DateTime<Utc>,
+    /// Whether it is the rate in effect for its date and currency.
+    pub in_effect: bool,
+}
+
+/// What [`put_manual`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ManualPut {
+    /// The rate was recorded and is now the one in effect; `superseded` was before, if any.
+    Recorded { superseded: Option<StoredFxRate> },
+    /// The same value, put by hand, is already the rate in effect: nothing was recorded.
+    AlreadyInEffect,
+    /// The same value was put by hand before and a later rate put by hand superseded it. `fx_rates`
+    /// keeps one row per date, currency, source and value, so it cannot be recorded again;
+    /// `by` is the rate in effect.
+    Superseded { by: StoredFxRate },
 }
 
 #[derive(Insertable)]
@@ -52,6 +73,7 @@ impl TryFrom<FxRow> for StoredFxRate {
                 source: row.source,
             },
             fetched_at: row.fetched_at,
+            in_effect: false,
         })
     }
 }
@@ -86,9 +108,39 @@ pub async fn insert_rates(conn: &mut AsyncPgConnection, rates: &[FxRate]) -> Res
     .await
 }
 
+/// Records INR per unit of `currency` on `rate_date` put by hand (source [`MANUAL_SOURCE`]), so
+/// that it is the rate in effect for that date and currency, unless it already is. Atomic (a
+/// savepoint inside the caller's transaction); run it in a serializable transaction
+/// ([`crate::transaction_with_retry`]) so that concurrent puts are decided one after the other.
+pub async fn put_manual(
+    conn: &mut AsyncPgConnection,
+    rate_date: NaiveDate,
+    currency: Currency,
+    inr_per_unit: Decimal,
+) -> Result<ManualPut, StorageError> {
+    conn.transaction(async |conn| {
+        let stored = list(conn, Some(currency), rate_date, rate_date).await?;
+        let current = stored.iter().find(|r| r.in_effect).cloned();
+        if let Some(same) = stored.iter().find(|r| r.rate.is_manual() && r.rate.inr_per_unit == inr_per_unit) {
+            return Ok(match current {
+                Some(by) if by.id != same.id => ManualPut::Superseded { by },
+                _ => ManualPut::AlreadyInEffect,
+            });
+        }
+        let rate = FxRate { rate_date, currency, inr_per_unit, source: MANUAL_SOURCE.to_owned() };
+        match insert_rates(conn, std::slice::from_ref(&rate)).await? {
+            // Recorded meanwhile by a put that committed first (outside a serializable transaction).
+            0 => Ok(ManualPut::AlreadyInEffect),
+            _ => Ok(ManualPut::Recorded { superseded: current }),
+        }
+    })
+    .await
+}
+
 /// The rates that can price reports dated `from_date` to `to_date` (rate dates from
 /// `from_date − max_age_days` on), in an [`FxTable`] with that age limit. Rows are added in the
-/// order they were fetched, so for one date and currency the latest fetched wins.
+/// order they were recorded, so for one date and currency the table keeps the rate in effect: the
+/// latest put by hand if any, else the latest fetched.
 pub async fn load(
     conn: &mut AsyncPgConnection,
     from_date: NaiveDate,
@@ -112,7 +164,7 @@ pub async fn load(
 }
 
 /// Stored rates with `rate_date` from `from` to `to` (of one currency, or all), by date,
-/// currency and fetch order.
+/// currency and the order they were recorded in, each marked whether it is in effect.
 pub async fn list(
     conn: &mut AsyncPgConnection,
     currency: Option<Currency>,
@@ -128,5 +180,10 @@ pub async fn list(
         query = query.filter(fx_rates::currency.eq(currency.code()));
     }
     let rows: Vec<FxRow> = query.load(conn).await?;
-    rows.into_iter().map(StoredFxRate::try_from).collect()
+    let mut stored: Vec<StoredFxRate> = rows.into_iter().map(StoredFxRate::try_from).collect::<Result<_, _>>()?;
+    let rates: Vec<FxRate> = stored.iter().map(|r| r.rate.clone()).collect();
+    for (row, in_effect) in stored.iter_mut().zip(in_effect(&rates)) {
+        row.in_effect = in_effect;
+    }
+    Ok(stored)
 }

@@ -52,26 +52,40 @@ impl FromStr for LedgerSide {
     }
 }
 
-/// A ledger entry to write.
+/// The report a study entry belongs to (client-level entries have none).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewLedgerEntry {
-    pub period: Period,
-    pub run_id: i64,
+pub struct EntryReport {
     pub report_id: ReportId,
     pub revision: u32,
-    pub side: LedgerSide,
-    pub client_id: ClientId,
     pub provider_id: ProviderId,
     pub modality: Modality,
     pub grade: Grade,
     pub status: ReportStatus,
+}
+
+/// A ledger entry to write: a BOOKING (no `adjusts_id`) or a signed ADJUSTMENT of one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewLedgerEntry {
+    pub period: Period,
+    pub run_id: i64,
+    pub client_id: ClientId,
+    /// `STUDY`, `RETAINER_FEE` or `MINIMUM_SHORTFALL`.
+    pub line: &'static str,
+    /// None for a client-level line.
+    pub report: Option<EntryReport>,
+    pub side: LedgerSide,
     pub currency: Currency,
     pub amount: Decimal,
     /// The rate that converted `amount` (None when `currency` is INR).
     pub fx: Option<AppliedRate>,
     pub amount_inr: Decimal,
-    /// The rule version that priced this side (None for a cancelled report).
     pub rule_version: Option<u32>,
+    /// The BOOKING entry this one adjusts.
+    pub adjusts_id: Option<i64>,
+    pub reason: Option<&'static str>,
+    /// The client-month book's version that wrote it, and its place in that write.
+    pub book_version: i64,
+    pub line_no: i32,
 }
 
 /// A stored ledger entry.
@@ -80,19 +94,19 @@ pub struct LedgerEntryRow {
     pub id: i64,
     pub period: Period,
     pub run_id: i64,
-    pub report_id: ReportId,
-    pub revision: u32,
-    pub side: LedgerSide,
     pub client_id: ClientId,
-    pub provider_id: ProviderId,
-    pub modality: Modality,
-    pub grade: Grade,
-    pub status: ReportStatus,
+    pub line: String,
+    pub report: Option<EntryReport>,
+    pub side: LedgerSide,
     pub currency: Currency,
     pub amount: Decimal,
     pub fx: Option<AppliedRate>,
     pub amount_inr: Decimal,
     pub rule_version: Option<u32>,
+    /// `BOOKING` or `ADJUSTMENT`.
+    pub entry_kind: String,
+    pub adjusts_id: Option<i64>,
+    pub reason: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -101,14 +115,14 @@ pub struct LedgerEntryRow {
 struct LedgerInsert<'a> {
     period: String,
     run_id: i64,
-    report_id: &'a str,
-    revision: i64,
+    report_id: Option<&'a str>,
+    revision: Option<i64>,
     side: &'static str,
     client_id: &'a str,
-    provider_id: &'a str,
+    provider_id: Option<&'a str>,
     modality: &'static str,
     grade: &'static str,
-    status: &'static str,
+    status: Option<&'static str>,
     currency: &'static str,
     amount: Decimal,
     fx_rate: Option<Decimal>,
@@ -116,24 +130,31 @@ struct LedgerInsert<'a> {
     fx_source: Option<&'a str>,
     amount_inr: Decimal,
     rule_version: Option<i32>,
+    line: &'static str,
+    entry_kind: &'static str,
+    adjusts_id: Option<i64>,
+    reason: Option<&'static str>,
+    book_version: Option<i64>,
+    line_no: Option<i32>,
 }
 
 /// Bound columns of [`LedgerInsert`].
-const INSERT_COLUMNS: usize = 17;
+const INSERT_COLUMNS: usize = 23;
 
 impl<'a> LedgerInsert<'a> {
     fn new(e: &'a NewLedgerEntry) -> Result<Self, StorageError> {
+        let r = e.report.as_ref();
         Ok(LedgerInsert {
             period: e.period.to_string(),
             run_id: e.run_id,
-            report_id: e.report_id.as_str(),
-            revision: i64::from(e.revision),
+            report_id: r.map(|r| r.report_id.as_str()),
+            revision: r.map(|r| i64::from(r.revision)),
             side: e.side.as_str(),
             client_id: e.client_id.as_str(),
-            provider_id: e.provider_id.as_str(),
-            modality: e.modality.as_str(),
-            grade: e.grade.as_str(),
-            status: e.status.as_str(),
+            provider_id: r.map(|r| r.provider_id.as_str()),
+            modality: r.map_or("NONE", |r| r.modality.as_str()),
+            grade: r.map_or("NONE", |r| r.grade.as_str()),
+            status: r.map(|r| r.status.as_str()),
             currency: e.currency.code(),
             amount: e.amount,
             fx_rate: e.fx.as_ref().map(|r| r.inr_per_unit),
@@ -141,6 +162,12 @@ impl<'a> LedgerInsert<'a> {
             fx_source: e.fx.as_ref().map(|r| &*r.source),
             amount_inr: e.amount_inr,
             rule_version: e.rule_version.map(|v| u32_to_db("ledger_entries.rule_version", v)).transpose()?,
+            line: e.line,
+            entry_kind: if e.adjusts_id.is_some() { "ADJUSTMENT" } else { "BOOKING" },
+            adjusts_id: e.adjusts_id,
+            reason: e.reason,
+            book_version: Some(e.book_version),
+            line_no: Some(e.line_no),
         })
     }
 }
@@ -151,14 +178,14 @@ struct LedgerRow {
     id: i64,
     period: String,
     run_id: i64,
-    report_id: String,
-    revision: i64,
+    report_id: Option<String>,
+    revision: Option<i64>,
     side: String,
     client_id: String,
-    provider_id: String,
+    provider_id: Option<String>,
     modality: String,
     grade: String,
-    status: String,
+    status: Option<String>,
     currency: String,
     amount: Decimal,
     fx_rate: Option<Decimal>,
@@ -167,6 +194,10 @@ struct LedgerRow {
     amount_inr: Decimal,
     rule_version: Option<i32>,
     created_at: DateTime<Utc>,
+    line: String,
+    entry_kind: String,
+    adjusts_id: Option<i64>,
+    reason: Option<String>,
 }
 
 impl TryFrom<LedgerRow> for LedgerEntryRow {
@@ -180,35 +211,59 @@ impl TryFrom<LedgerRow> for LedgerEntryRow {
             (None, None, None) => None,
             _ => return Err(StorageError::corrupt(format_args!("ledger_entries id {} has a partial FX rate", row.id))),
         };
+        let report = match (row.report_id, row.revision, row.provider_id, row.status) {
+            (Some(report_id), Some(revision), Some(provider_id), Some(status)) => Some(EntryReport {
+                report_id: decode("ledger_entries.report_id", &report_id, ReportId::parse)?,
+                revision: revision_from_db("ledger_entries.revision", revision)?,
+                provider_id: decode("ledger_entries.provider_id", &provider_id, ProviderId::parse)?,
+                modality: decode("ledger_entries.modality", &row.modality, str::parse)?,
+                grade: decode("ledger_entries.grade", &row.grade, str::parse)?,
+                status: decode("ledger_entries.status", &status, str::parse)?,
+            }),
+            (None, None, None, None) => None,
+            _ => return Err(StorageError::corrupt(format_args!("ledger_entries id {} has a partial report", row.id))),
+        };
         Ok(LedgerEntryRow {
             id: row.id,
             period: decode("ledger_entries.period", &row.period, str::parse)?,
             run_id: row.run_id,
-            report_id: decode("ledger_entries.report_id", &row.report_id, ReportId::parse)?,
-            revision: revision_from_db("ledger_entries.revision", row.revision)?,
-            side: decode("ledger_entries.side", &row.side, str::parse)?,
             client_id: decode("ledger_entries.client_id", &row.client_id, ClientId::parse)?,
-            provider_id: decode("ledger_entries.provider_id", &row.provider_id, ProviderId::parse)?,
-            modality: decode("ledger_entries.modality", &row.modality, str::parse)?,
-            grade: decode("ledger_entries.grade", &row.grade, str::parse)?,
-            status: decode("ledger_entries.status", &row.status, str::parse)?,
+            line: row.line,
+            report,
+            side: decode("ledger_entries.side", &row.side, str::parse)?,
             currency: decode("ledger_entries.currency", &row.currency, Currency::parse)?,
             amount: row.amount,
             fx,
             amount_inr: row.amount_inr,
             rule_version: row.rule_version.map(|v| u32_from_db("ledger_entries.rule_version", v)).transpose()?,
+            entry_kind: row.entry_kind,
+            adjusts_id: row.adjusts_id,
+            reason: row.reason,
             created_at: row.created_at,
         })
     }
 }
 
-/// Writes ledger entries: makes sure each of their periods has its partition
-/// (`radfin_ensure_ledger_partition`), then multi-row `INSERT … ON CONFLICT DO NOTHING` on the
-/// idempotency key, so a redelivered entry changes nothing. Atomic (a savepoint of the caller's
-/// transaction, if any). Returns the rows actually inserted.
-pub async fn insert_entries(conn: &mut AsyncPgConnection, entries: &[NewLedgerEntry]) -> Result<usize, StorageError> {
+/// An entry written by [`insert_entries`]: its id and what it books.
+#[derive(Clone, Debug, PartialEq, Eq, Queryable)]
+pub struct Inserted {
+    pub id: i64,
+    pub report_id: Option<String>,
+    pub side: String,
+    pub line: String,
+    pub entry_kind: String,
+}
+
+/// Appends ledger entries: makes sure each of their periods has its partition
+/// (`radfin_ensure_ledger_partition`), then multi-row `INSERT`s. Atomic (a savepoint of the
+/// caller's transaction, if any). The unique book key (period, run, client, book version,
+/// line number) refuses a second writer of the same book version. Returns what was written.
+pub async fn insert_entries(
+    conn: &mut AsyncPgConnection,
+    entries: &[NewLedgerEntry],
+) -> Result<Vec<Inserted>, StorageError> {
     if entries.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let rows = entries.iter().map(LedgerInsert::new).collect::<Result<Vec<_>, _>>()?;
     let mut periods: Vec<String> = rows.iter().map(|r| r.period.clone()).collect();
@@ -219,31 +274,31 @@ pub async fn insert_entries(conn: &mut AsyncPgConnection, entries: &[NewLedgerEn
             .bind::<Array<Text>, _>(&periods)
             .execute(conn)
             .await?;
-        let mut inserted = 0;
+        let mut inserted = Vec::with_capacity(rows.len());
         for chunk in rows.chunks(rows_per_insert(INSERT_COLUMNS)) {
-            inserted += diesel::insert_into(ledger_entries::table)
+            let written: Vec<Inserted> = diesel::insert_into(ledger_entries::table)
                 .values(chunk)
-                .on_conflict((
-                    ledger_entries::period,
+                .returning((
+                    ledger_entries::id,
                     ledger_entries::report_id,
-                    ledger_entries::revision,
-                    ledger_entries::run_id,
                     ledger_entries::side,
+                    ledger_entries::line,
+                    ledger_entries::entry_kind,
                 ))
-                .do_nothing()
-                .execute(conn)
+                .get_results(conn)
                 .await?;
+            inserted.extend(written);
         }
         Ok(inserted)
     })
     .await
 }
 
-/// Every entry of a report, all revisions and runs, by (revision, run, side).
+/// Every entry of a report, all revisions and runs, by run and in the order written.
 pub async fn of_report(conn: &mut AsyncPgConnection, report_id: &str) -> Result<Vec<LedgerEntryRow>, StorageError> {
     let rows: Vec<LedgerRow> = ledger_entries::table
         .filter(ledger_entries::report_id.eq(report_id))
-        .order((ledger_entries::revision.asc(), ledger_entries::run_id.asc(), ledger_entries::side.asc()))
+        .order((ledger_entries::run_id.asc(), ledger_entries::id.asc()))
         .select(LedgerRow::as_select())
         .load(conn)
         .await?;
@@ -269,37 +324,47 @@ pub async fn of_period(
     rows.into_iter().map(LedgerEntryRow::try_from).collect()
 }
 
-/// A client's totals in a period's current view.
+/// A client's totals in a period's live view.
 #[derive(Clone, Debug, PartialEq, Eq, QueryableByName)]
 pub struct ClientTotalsRow {
     #[diesel(sql_type = diesel::sql_types::Text)]
     pub client_id: String,
-    /// Final reports with a revenue entry.
+    /// Billable reports: reports with COGS booked.
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub reports: i64,
+    /// The contract currency of the revenue (empty without revenue).
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub currency: String,
+    /// Revenue in the contract currency: study lines plus client-level lines.
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub revenue: Decimal,
     #[diesel(sql_type = diesel::sql_types::Numeric)]
     pub revenue_inr: Decimal,
     #[diesel(sql_type = diesel::sql_types::Numeric)]
     pub cogs_inr: Decimal,
 }
 
-/// Per client, the period's live run as it stands: for each report and side the entry of its
-/// highest revision, summed in INR. Provisional until the period is closed.
+/// Per client, the period's live run as it stands: every entry (bookings and adjustments)
+/// summed. Once the pipeline has settled this is exactly the engine's price of the stored month.
 pub async fn summarize_live(
     conn: &mut AsyncPgConnection,
     period: Period,
 ) -> Result<Vec<ClientTotalsRow>, StorageError> {
     let rows = diesel::sql_query(
-        "WITH current AS ( \
-             SELECT DISTINCT ON (e.report_id, e.side) e.client_id, e.side, e.status, e.amount_inr \
+        "WITH lines AS ( \
+             SELECT e.client_id, e.side, e.report_id, e.currency, \
+                    sum(e.amount) AS amount, sum(e.amount_inr) AS amount_inr \
              FROM ledger_entries e JOIN pricing_runs r ON r.run_id = e.run_id AND r.kind = 'LIVE' \
              WHERE e.period = $1 \
-             ORDER BY e.report_id, e.side, e.revision DESC) \
+             GROUP BY e.client_id, e.side, e.report_id, e.line, e.currency) \
          SELECT client_id, \
-                count(*) FILTER (WHERE side = 'REVENUE' AND status = 'FINAL') AS reports, \
+                count(*) FILTER (WHERE side = 'COGS' AND report_id IS NOT NULL AND amount <> 0) AS reports, \
+                coalesce(string_agg(DISTINCT currency, ',') \
+                    FILTER (WHERE side = 'REVENUE' AND (amount <> 0 OR amount_inr <> 0)), '') AS currency, \
+                coalesce(sum(amount) FILTER (WHERE side = 'REVENUE'), 0) AS revenue, \
                 coalesce(sum(amount_inr) FILTER (WHERE side = 'REVENUE'), 0) AS revenue_inr, \
                 coalesce(sum(amount_inr) FILTER (WHERE side = 'COGS'), 0) AS cogs_inr \
-         FROM current GROUP BY client_id ORDER BY client_id",
+         FROM lines GROUP BY client_id ORDER BY client_id",
     )
     .bind::<Text, _>(period.to_string())
     .load(conn)

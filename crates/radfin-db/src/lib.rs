@@ -15,11 +15,13 @@ mod error;
 pub mod fx;
 pub mod held;
 pub mod ledger;
+pub mod live;
 pub mod parties;
 pub mod reports;
 pub mod rules;
 pub mod runs;
 pub mod schema;
+pub mod sync_runs;
 #[cfg(feature = "testing")]
 pub mod testing;
 

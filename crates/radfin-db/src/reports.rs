@@ -405,3 +405,111 @@ async fn current(
     let rows: Vec<ReportRow> = query.load(conn).await?;
     rows.into_iter().map(|row| StoredReport::try_from(row).map(|s| s.event)).collect()
 }
+
+/// Current revisions the ledger has no record of, for the reconciler: the highest stored
+/// revision of a report, received before `received_before`, no longer in the outbox (so
+/// published), and without a `ledger_facts` row for its (report_id, revision). At most `limit`
+/// of them with `seq > after_seq`, in `seq` order, so a caller pages by the last `seq` it got.
+///
+/// Three anti-joins, each an index probe: a higher revision (`reports (report_id, revision)`),
+/// the outbox (its key) and the facts (`ledger_facts (report_id, revision, id)`).
+pub async fn missing_from_ledger(
+    conn: &mut AsyncPgConnection,
+    received_before: DateTime<Utc>,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<StoredReport>, StorageError> {
+    use crate::schema::ledger_facts;
+
+    let newer = diesel::alias!(reports as newer);
+    let superseded = newer
+        .filter(newer.field(reports::report_id).eq(reports::report_id))
+        .filter(newer.field(reports::revision).gt(reports::revision));
+    let queued = report_outbox::table.filter(report_outbox::seq.eq(reports::seq));
+    let recorded = ledger_facts::table
+        .filter(ledger_facts::report_id.eq(reports::report_id.nullable()))
+        .filter(ledger_facts::revision.eq(reports::revision.nullable()));
+    let rows: Vec<ReportRow> = reports::table
+        .filter(reports::seq.gt(after_seq))
+        .filter(reports::received_at.lt(received_before))
+        .filter(diesel::dsl::not(diesel::dsl::exists(superseded)))
+        .filter(diesel::dsl::not(diesel::dsl::exists(queued)))
+        .filter(diesel::dsl::not(diesel::dsl::exists(recorded)))
+        .select(ReportRow::as_select())
+        .order(reports::seq.asc())
+        .limit(limit.max(0))
+        .load(conn)
+        .await?;
+    rows.into_iter().map(StoredReport::try_from).collect()
+}
+
+/// Which of `report_ids` have at least one stored revision.
+pub async fn stored_report_ids(
+    conn: &mut AsyncPgConnection,
+    report_ids: &[String],
+) -> Result<std::collections::HashSet<String>, StorageError> {
+    if report_ids.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    let found: Vec<String> = reports::table
+        .filter(reports::report_id.eq_any(report_ids))
+        .select(reports::report_id)
+        .distinct()
+        .load(conn)
+        .await?;
+    Ok(found.into_iter().collect())
+}
+
+/// The highest stored revision of each of `report_ids` (those stored at all).
+pub async fn latest_of(conn: &mut AsyncPgConnection, report_ids: &[&str]) -> Result<Vec<ReportEvent>, StorageError> {
+    if report_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<ReportRow> = reports::table
+        .filter(reports::report_id.eq_any(report_ids))
+        .distinct_on(reports::report_id)
+        .order((reports::report_id.asc(), reports::revision.desc()))
+        .select(ReportRow::as_select())
+        .load(conn)
+        .await?;
+    rows.into_iter().map(|row| StoredReport::try_from(row).map(|s| s.event)).collect()
+}
+
+/// How far the reconciler need not look again: the highest `seq` S ≥ `after_seq` such that
+/// every stored revision with `after_seq < seq ≤ S` was received before `received_before` and
+/// is settled (superseded by a higher revision, or with a `ledger_facts` row). Both are
+/// permanent, as both tables are append-only, so a caller that has seen them settled may start
+/// its next search after S. (A revision committed later with a lower `seq` would be missed:
+/// `received_before` should leave room for the longest transaction that inserts reports.)
+/// Reads only the revisions after `after_seq`, in `seq` order, up to the first unsettled one.
+pub async fn settled_through(
+    conn: &mut AsyncPgConnection,
+    after_seq: i64,
+    received_before: DateTime<Utc>,
+) -> Result<i64, StorageError> {
+    use crate::schema::ledger_facts;
+
+    let newer = diesel::alias!(reports as newer);
+    let superseded = newer
+        .filter(newer.field(reports::report_id).eq(reports::report_id))
+        .filter(newer.field(reports::revision).gt(reports::revision));
+    let recorded = ledger_facts::table
+        .filter(ledger_facts::report_id.eq(reports::report_id.nullable()))
+        .filter(ledger_facts::revision.eq(reports::revision.nullable()));
+    let unsettled =
+        diesel::dsl::not(diesel::dsl::exists(superseded)).and(diesel::dsl::not(diesel::dsl::exists(recorded)));
+    let first_unsettled: Option<i64> = reports::table
+        .filter(reports::seq.gt(after_seq))
+        .filter(reports::received_at.ge(received_before).or(unsettled))
+        .select(reports::seq)
+        .order(reports::seq.asc())
+        .first(conn)
+        .await
+        .optional()?;
+    if let Some(seq) = first_unsettled {
+        return Ok(seq - 1);
+    }
+    let last: Option<i64> =
+        reports::table.filter(reports::seq.gt(after_seq)).select(diesel::dsl::max(reports::seq)).first(conn).await?;
+    Ok(last.unwrap_or(after_seq))
+}

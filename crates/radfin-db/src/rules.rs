@@ -229,3 +229,23 @@ pub async fn load_into(conn: &mut AsyncPgConnection, catalog: &mut Catalog) -> R
     }
     Ok(())
 }
+
+/// The version of the reference data pricing reads: when the newest party, rule version or FX
+/// rate was recorded (the epoch when there is none).
+pub async fn reference_version(conn: &mut AsyncPgConnection) -> Result<chrono::DateTime<chrono::Utc>, StorageError> {
+    #[derive(diesel::QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+        at: chrono::DateTime<chrono::Utc>,
+    }
+    let v: Version = diesel::sql_query(
+        "SELECT greatest(\
+             (SELECT max(recorded_at) FROM providers), (SELECT max(recorded_at) FROM clients), \
+             (SELECT max(recorded_at) FROM provider_pricing_rules), \
+             (SELECT max(recorded_at) FROM client_pricing_rules), (SELECT max(fetched_at) FROM fx_rates), \
+             'epoch'::timestamptz) AS at",
+    )
+    .get_result(conn)
+    .await?;
+    Ok(v.at)
+}

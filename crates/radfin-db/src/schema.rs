@@ -178,14 +178,14 @@ diesel::table! {
         id -> Int8,
         period -> Text,
         run_id -> Int8,
-        report_id -> Text,
-        revision -> Int8,
+        report_id -> Nullable<Text>,
+        revision -> Nullable<Int8>,
         side -> Text,
         client_id -> Text,
-        provider_id -> Text,
+        provider_id -> Nullable<Text>,
         modality -> Text,
         grade -> Text,
-        status -> Text,
+        status -> Nullable<Text>,
         #[max_length = 3]
         currency -> Bpchar,
         amount -> Numeric,
@@ -195,6 +195,38 @@ diesel::table! {
         amount_inr -> Numeric,
         rule_version -> Nullable<Int4>,
         created_at -> Timestamptz,
+        line -> Text,
+        entry_kind -> Text,
+        adjusts_id -> Nullable<Int8>,
+        reason -> Nullable<Text>,
+        book_version -> Nullable<Int8>,
+        line_no -> Nullable<Int4>,
+    }
+}
+
+diesel::table! {
+    ledger_facts (id) {
+        id -> Int8,
+        period -> Text,
+        client_id -> Text,
+        run_id -> Int8,
+        report_id -> Nullable<Text>,
+        revision -> Nullable<Int8>,
+        outcome -> Text,
+        book_version -> Int8,
+        priced_at -> Timestamptz,
+        fact -> Bytea,
+        applied_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    live_books (period, client_id, run_id) {
+        period -> Text,
+        client_id -> Text,
+        run_id -> Int8,
+        version -> Int8,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -328,6 +360,8 @@ diesel::joinable!(finance_credit_notes -> pricing_runs (run_id));
 diesel::joinable!(finance_invoice_lines -> finance_invoices (invoice_id));
 diesel::joinable!(finance_invoices -> pricing_runs (run_id));
 diesel::joinable!(ledger_entries -> pricing_runs (run_id));
+diesel::joinable!(ledger_facts -> pricing_runs (run_id));
+diesel::joinable!(live_books -> pricing_runs (run_id));
 diesel::joinable!(payout_statement_lines -> payout_statements (statement_id));
 diesel::joinable!(payout_statements -> pricing_runs (run_id));
 diesel::joinable!(period_states -> pricing_runs (run_id));
@@ -345,6 +379,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     fx_rates,
     held_reports,
     ledger_entries,
+    ledger_facts,
+    live_books,
     margin_summary,
     payout_statement_lines,
     payout_statements,
@@ -354,4 +390,27 @@ diesel::allow_tables_to_appear_in_same_query!(
     providers,
     report_outbox,
     reports,
+    sync_runs,
 );
+
+diesel::table! {
+    sync_runs (id) {
+        id -> Int8,
+        trigger -> Text,
+        source -> Text,
+        source_table -> Text,
+        window_start -> Timestamptz,
+        window_end -> Timestamptz,
+        started_at -> Timestamptz,
+        finished_at -> Timestamptz,
+        duration_ms -> Int8,
+        read_count -> Int8,
+        new_count -> Int8,
+        changed_count -> Int8,
+        unchanged_count -> Int8,
+        rejected_count -> Int8,
+        rejected -> Jsonb,
+        outcome -> Text,
+        error -> Nullable<Text>,
+    }
+}

@@ -7,6 +7,8 @@ pub mod allocation;
 pub mod catalog;
 pub mod fx;
 pub mod ids;
+pub mod limits;
+pub mod live;
 pub mod margin;
 pub mod money;
 pub mod party;

@@ -1,36 +1,348 @@
-//! Reports per second through the whole pipeline: a generated month of 100,000 reports (50
-//! clients on every contract type and currency, 200 radiologists) submitted to ingest in
-//! batches over gRPC, committed to PostgreSQL, published on NATS, priced, published again and
-//! appended to the ledger, until the ledger holds every current final report (or pricing holds
-//! it). Runs the services in-process on a private database and bus prefix.
+//! Reports per second through the whole pipeline, and what PostgreSQL and JetStream alone do on
+//! the same machine.
 //!
-//! `cargo xtask bench` runs it; `RADFIN_BENCH_REPORTS` changes the size.
+//! 1. Baselines: rows/s of `COPY … FROM STDIN BINARY` of ledger-shaped rows into a logged table of
+//!    the benchmark's own database (`RADFIN_BENCH_COPY_ROWS`, default 1,000,000), and msgs/s of
+//!    acknowledged JetStream publishes of 200-byte messages to a file-backed stream of its own,
+//!    pipelined as radfin publishes (`RADFIN_BENCH_PUBLISH_MSGS`, default 200,000).
+//! 2. End to end, for each size of `RADFIN_BENCH_REPORTS` (default `100000,1000000`): a generated
+//!    month (200 clients on every contract type and currency, 500 radiologists) submitted to
+//!    ingest in batches over gRPC, committed to PostgreSQL, published on NATS, priced, published
+//!    again and appended to the ledger, until the ledger holds every current final report; then
+//!    the ledger's live totals are checked against the engine's ([`check_live_totals`]). Each size
+//!    runs the services in-process on a private database and bus prefix.
+//!
+//! The results are printed at the end as a markdown table, also written to
+//! `$RADFIN_BENCH_OUT/pipeline.md` (default `target/bench/pipeline.md`). `cargo xtask bench`
+//! runs it.
 
-use std::time::Instant;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-use radfin_domain::{PricingRun, ReportStatus};
-use radfin_harness::Stack;
+use anyhow::Context;
+use async_nats::jetstream::{self, stream};
+use radfin_bus::{BusConfig, MAX_IN_FLIGHT, headers};
+use radfin_db::testing::TestDb;
+use radfin_domain::{Period, PeriodPricing, PricingRun, ReportStatus};
+use radfin_harness::{Stack, nats_url, unique_prefix};
 use radfin_proto::ingest::v1::{ReportEvent, SubmitBatchRequest};
 use radfin_proto::ledger::v1::SummarizePeriodRequest;
 use radfin_proto::pricing::v1 as pricing;
-use radfin_testkit::{MonthSpec, SPEC_PROVIDER_RULES, client_rules_document, generate_month};
+use radfin_testkit::{GeneratedMonth, MonthSpec, SPEC_PROVIDER_RULES, client_rules_document, generate_month};
 use rust_decimal::Decimal;
+use tokio_postgres::NoTls;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
 
-fn date(d: chrono::NaiveDate) -> String {
-    d.format("%Y-%m-%d").to_string()
-}
+const CLIENTS: usize = 200;
+const PROVIDERS: usize = 500;
+const DEFAULT_REPORTS: &str = "100000,1000000";
+const DEFAULT_COPY_ROWS: usize = 1_000_000;
+const DEFAULT_PUBLISH_MSGS: usize = 200_000;
+/// Report events per `SubmitBatch` call.
+const SUBMIT_BATCH: usize = 2_000;
+/// How long the ledger may take to hold a month's reports before the run counts as failed.
+const LEDGER_DEADLINE: Duration = Duration::from_secs(1800);
+/// The JetStream baseline's payload: about the size of one of radfin's bus messages.
+static PUBLISH_PAYLOAD: [u8; 200] = [b'x'; 200];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // The services' own logs (batch sizes and timings) when RUST_LOG is set.
     let _telemetry =
         std::env::var("RUST_LOG").is_ok().then(|| radfin_service::telemetry::init("pipeline-bench")).transpose()?;
-    let reports: usize = std::env::var("RADFIN_BENCH_REPORTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
-    let spec = MonthSpec { period: "2026-10".parse()?, clients: 50, providers: 200, reports, seed: 42 };
+    let sizes = env_sizes("RADFIN_BENCH_REPORTS", DEFAULT_REPORTS)?;
+    let copy_rows = env_count("RADFIN_BENCH_COPY_ROWS", DEFAULT_COPY_ROWS)?;
+    let publish_msgs = env_count("RADFIN_BENCH_PUBLISH_MSGS", DEFAULT_PUBLISH_MSGS)?;
+
+    let copy = copy_baseline(copy_rows).await.context("PostgreSQL COPY baseline")?;
+    println!(
+        "baseline/copy: {} rows in {:.2?}: {} rows/s",
+        thousands(copy.count),
+        copy.elapsed,
+        thousands(copy.rate())
+    );
+    let publish = publish_baseline(publish_msgs).await.context("JetStream publish baseline")?;
+    println!(
+        "baseline/publish: {} messages in {:.2?}: {} msgs/s",
+        thousands(publish.count),
+        publish.elapsed,
+        thousands(publish.rate())
+    );
+
+    let mut runs = Vec::with_capacity(sizes.len());
+    for &reports in &sizes {
+        let run = pipeline(reports).await;
+        match &run {
+            Ok(r) => println!(
+                "pipeline/{} report events ({} current final reports): ingested in {:.2?}, in the ledger after {:.2?}: {} reports/s end to end; {}",
+                thousands(reports),
+                thousands(r.in_ledger.count),
+                r.ingested,
+                r.in_ledger.elapsed,
+                thousands(r.in_ledger.rate()),
+                r.live_totals
+            ),
+            Err(e) => eprintln!("pipeline/{reports} report events failed: {e:#}"),
+        }
+        runs.push((reports, run));
+    }
+
+    let table = table(&copy, &publish, &runs);
+    println!("\n{table}");
+    let out = out_dir();
+    std::fs::create_dir_all(&out)
+        .and_then(|()| std::fs::write(out.join("pipeline.md"), &table))
+        .with_context(|| format!("cannot write {}", out.join("pipeline.md").display()))?;
+    let failed = runs.iter().filter(|(_, r)| r.is_err()).count();
+    anyhow::ensure!(failed == 0, "{failed} of {} pipeline runs failed", runs.len());
+    Ok(())
+}
+
+/// `count` things done in `elapsed`.
+struct Rate {
+    count: usize,
+    elapsed: Duration,
+}
+
+impl Rate {
+    /// Per second, rounded down.
+    fn rate(&self) -> u128 {
+        self.count as u128 * 1_000_000_000 / self.elapsed.as_nanos().max(1)
+    }
+}
+
+/// One end-to-end run.
+struct PipelineRun {
+    ingested: Duration,
+    /// Current final reports in the ledger, and the time from the first submit until they were.
+    in_ledger: Rate,
+    /// What [`check_live_totals`] found equal.
+    live_totals: String,
+}
+
+/// The PostgreSQL baseline: `COPY … FROM STDIN BINARY` of `rows` ledger-shaped rows (two per
+/// report, COGS in INR and revenue in the client's currency with its FX fields) over one
+/// connection into a logged table with `ledger_entries`' columns, types and primary key, but none
+/// of its other indexes, checks, foreign keys, partitions or append-only triggers: the cost of
+/// getting the ledger's rows into PostgreSQL at all. The time includes making the rows.
+async fn copy_baseline(rows: usize) -> anyhow::Result<Rate> {
+    const TABLE: &str = "CREATE TABLE copy_baseline (
+        id           bigserial     PRIMARY KEY,
+        period       text          NOT NULL,
+        run_id       bigint        NOT NULL,
+        report_id    text          NULL,
+        revision     bigint        NULL,
+        side         text          NOT NULL,
+        client_id    text          NOT NULL,
+        provider_id  text          NULL,
+        modality     text          NOT NULL,
+        grade        text          NOT NULL,
+        status       text          NULL,
+        currency     char(3)       NOT NULL,
+        amount       numeric(20,4) NOT NULL,
+        fx_rate      numeric(24,6) NULL,
+        fx_rate_date date          NULL,
+        fx_source    text          NULL,
+        amount_inr   numeric(20,4) NOT NULL,
+        rule_version integer       NULL,
+        line         text          NOT NULL,
+        entry_kind   text          NOT NULL,
+        adjusts_id   bigint        NULL,
+        reason       text          NULL,
+        book_version bigint        NULL,
+        line_no      integer       NULL,
+        created_at   timestamptz   NOT NULL DEFAULT now()
+    )";
+    const COPY: &str = "COPY copy_baseline (period, run_id, report_id, revision, side, client_id, provider_id, \
+        modality, grade, status, currency, amount, fx_rate, fx_rate_date, fx_source, amount_inr, rule_version, line, \
+        entry_kind, adjusts_id, reason, book_version, line_no) FROM STDIN BINARY";
+    const TYPES: [Type; 23] = [
+        Type::TEXT,
+        Type::INT8,
+        Type::TEXT,
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::BPCHAR,
+        Type::NUMERIC,
+        Type::NUMERIC,
+        Type::DATE,
+        Type::TEXT,
+        Type::NUMERIC,
+        Type::INT4,
+        Type::TEXT,
+        Type::TEXT,
+        Type::INT8,
+        Type::TEXT,
+        Type::INT8,
+        Type::INT4,
+    ];
+    const MODALITIES: [&str; 7] = ["XRAY", "CT", "MRI", "USG", "MAMMO", "PET_CT", "NM"];
+    const GRADES: [&str; 3] = ["JUNIOR", "SENIOR", "CONSULTANT"];
+    const CURRENCIES: [(&str, i64); 5] =
+        [("INR", 10_000), ("USD", 843_512), ("EUR", 912_044), ("GBP", 1_071_380), ("AED", 229_675)];
+
+    let db = TestDb::create().await.context("the baseline's database")?;
+    let (client, connection) = tokio_postgres::connect(db.url(), NoTls).await?;
+    let connection = tokio::spawn(connection);
+    client.batch_execute(TABLE).await?;
+
+    let clients: Vec<String> = (1..=CLIENTS).map(|i| format!("HOSP-{i:03}")).collect();
+    let providers: Vec<String> = (1..=PROVIDERS).map(|i| format!("RAD-{i:04}")).collect();
+    let rate_date = chrono::NaiveDate::from_ymd_opt(2026, 10, 14).context("a date")?;
+    let started = Instant::now();
+    let sink = client.copy_in(COPY).await?;
+    let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &TYPES));
+    for i in 0..rows {
+        let report = i / 2;
+        let cogs = i % 2 == 0;
+        let (currency, inr_per_unit) = if cogs { CURRENCIES[0] } else { CURRENCIES[report % CLIENTS % 5] };
+        let amount = Decimal::new(40_000 + (report % 997) as i64 * 50, 2);
+        let fx_rate = (currency != "INR").then(|| Decimal::new(inr_per_unit, 4));
+        let amount_inr = fx_rate.map_or(amount, |r| (amount * r).round_dp(4));
+        let report_id = format!("RPT-{report:09}");
+        let row: [&(dyn ToSql + Sync); 23] = [
+            &"2026-10",
+            &1_i64,
+            &report_id,
+            &1_i64,
+            &if cogs { "COGS" } else { "REVENUE" },
+            &clients[report % CLIENTS],
+            &providers[report % PROVIDERS],
+            &MODALITIES[report % MODALITIES.len()],
+            &GRADES[report % GRADES.len()],
+            &"FINAL",
+            &currency,
+            &amount,
+            &fx_rate,
+            &fx_rate.map(|_| rate_date),
+            &fx_rate.map(|_| "ECB"),
+            &amount_inr,
+            &Some(1_i32),
+            &"STUDY",
+            &"BOOKING",
+            &None::<i64>,
+            &None::<&str>,
+            &Some((report / 1_000 + 1) as i64),
+            &Some((i % 2_000 + 1) as i32),
+        ];
+        writer.as_mut().write(&row).await?;
+    }
+    let written = writer.finish().await?;
+    let elapsed = started.elapsed();
+    anyhow::ensure!(written == rows as u64, "COPY wrote {written} rows, not {rows}");
+    drop(client);
+    connection.await??;
+    Ok(Rate { count: rows, elapsed })
+}
+
+/// The JetStream baseline: `messages` publishes of 200 bytes with a `Nats-Msg-Id` and a content
+/// type (as [`radfin_bus::Bus::publish`] sends them), to a stream of its own configured like
+/// radfin's (file storage, limits retention, radfin's duplicate window, one replica), with every
+/// acknowledgement awaited, [`MAX_IN_FLIGHT`] at a time (as [`radfin_bus::Bus::publish_all`]).
+/// The stream is deleted afterwards.
+async fn publish_baseline(messages: usize) -> anyhow::Result<Rate> {
+    let nats = async_nats::connect(nats_url()).await?;
+    let js = jetstream::new(nats);
+    let prefix = unique_prefix();
+    let name = format!("{}_BASELINE", prefix.to_uppercase());
+    let subject = format!("{prefix}.baseline");
+    js.create_stream(stream::Config {
+        name: name.clone(),
+        description: Some("radfin pipeline benchmark: publish baseline".to_owned()),
+        subjects: vec![subject.clone()],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        discard: stream::DiscardPolicy::Old,
+        duplicate_window: BusConfig::default().duplicate_window,
+        num_replicas: 1,
+        ..Default::default()
+    })
+    .await
+    .with_context(|| format!("create stream {name}"))?;
+
+    let publish = async {
+        let started = Instant::now();
+        for first in (0..messages).step_by(MAX_IN_FLIGHT) {
+            let chunk = (first..messages.min(first + MAX_IN_FLIGHT)).map(|i| {
+                let js = &js;
+                let subject = subject.clone();
+                async move {
+                    let mut h = async_nats::HeaderMap::new();
+                    h.insert(headers::MSG_ID, format!("baseline:{i}").as_str());
+                    h.insert(headers::CONTENT_TYPE, headers::PROTOBUF);
+                    js.publish_with_headers(subject, h, PUBLISH_PAYLOAD.as_slice().into()).await?.await?;
+                    anyhow::Ok(())
+                }
+            });
+            futures::future::try_join_all(chunk).await?;
+        }
+        anyhow::Ok(started.elapsed())
+    };
+    let published = publish.await;
+    let deleted = js.delete_stream(&name).await.with_context(|| format!("delete stream {name}"));
+    let elapsed = published?;
+    deleted?;
+    Ok(Rate { count: messages, elapsed })
+}
+
+/// One end-to-end run of `reports` report events on services of its own, stopped afterwards
+/// whatever happened.
+async fn pipeline(reports: usize) -> anyhow::Result<PipelineRun> {
+    let spec = MonthSpec { period: "2026-10".parse()?, clients: CLIENTS, providers: PROVIDERS, reports, seed: 42 };
     let month = generate_month(&spec);
     let stack = Stack::start().await?;
-    let mut p = stack.pricing_client().await?;
+    let run = drive(&stack, &month).await;
+    let stopped = stack.stop().await.context("stopping the services");
+    let run = run?;
+    stopped?;
+    Ok(run)
+}
 
+async fn drive(stack: &Stack, month: &GeneratedMonth) -> anyhow::Result<PipelineRun> {
+    put_reference_data(stack, month).await?;
+
+    // What the ledger must end up with: every current final report.
+    let offline = PricingRun { calendar: month.calendar, period: month.period, rules_as_of: chrono::Utc::now() }
+        .price(&month.catalog, &month.reports)?;
+    let expected = offline.reports.iter().filter(|r| r.status == ReportStatus::Final).count() as u64;
+
+    let mut ingest = stack.ingest_client().await?;
+    let mut ledger = stack.ledger_client().await?;
+    let started = Instant::now();
+    for chunk in month.reports.chunks(SUBMIT_BATCH) {
+        let reports = chunk.iter().map(ReportEvent::from).collect();
+        ingest.submit_batch(SubmitBatchRequest { reports }).await?;
+    }
+    let ingested = started.elapsed();
+    loop {
+        let s =
+            ledger.summarize_period(SummarizePeriodRequest { period: month.period.to_string() }).await?.into_inner();
+        if s.reports >= expected {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < LEDGER_DEADLINE,
+            "only {} of {expected} reports reached the ledger",
+            s.reports
+        );
+        // The summary reads the whole period: poll gently so the measurement is of the pipeline.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let elapsed = started.elapsed();
+    let live_totals = check_live_totals(stack, month.period, &offline).await?;
+    Ok(PipelineRun { ingested, in_ledger: Rate { count: expected as usize, elapsed }, live_totals })
+}
+
+/// Parties, rules and FX rates of the month, through the pricing service's gRPC API.
+async fn put_reference_data(stack: &Stack, month: &GeneratedMonth) -> anyhow::Result<()> {
+    let mut p = stack.pricing_client().await?;
     for v in &month.providers {
         p.put_provider(pricing::PutProviderRequest { provider: Some(v.into()) }).await?;
     }
@@ -50,56 +362,152 @@ async fn main() -> anyhow::Result<()> {
     }
     for r in month.fx.rates() {
         p.put_fx_rate(pricing::PutFxRateRequest {
-            rate_date: date(r.rate_date),
+            rate_date: r.rate_date.format("%Y-%m-%d").to_string(),
             currency: r.currency.to_string(),
             inr_per_unit: r.inr_per_unit.to_string(),
             reason: "benchmark".into(),
         })
         .await?;
     }
+    Ok(())
+}
 
-    // What the ledger must end up with: every current final report, and its COGS to the paisa.
-    let offline = PricingRun { calendar: month.calendar, period: month.period, rules_as_of: chrono::Utc::now() }
-        .price(&month.catalog, &month.reports)?;
-    let expected = offline.reports.iter().filter(|r| r.status == ReportStatus::Final).count() as u64;
-    let expected_cogs: Decimal = offline.reports.iter().map(|r| r.cogs).sum();
-
-    let mut ingest = stack.ingest_client().await?;
+/// Whether the ledger's live totals of `period` equal the engine's pricing of the same month
+/// (`engine`), once the ledger holds every current final report. Returns what was found equal,
+/// for the table; an error says what differs.
+///
+/// For now: the ledger's period summary's COGS against the engine's, to the paisa.
+async fn check_live_totals(stack: &Stack, period: Period, engine: &PeriodPricing) -> anyhow::Result<String> {
     let mut ledger = stack.ledger_client().await?;
-    let started = Instant::now();
-    for chunk in month.reports.chunks(2_000) {
-        let reports = chunk.iter().map(ReportEvent::from).collect();
-        ingest.submit_batch(SubmitBatchRequest { reports }).await?;
-    }
-    let ingested = started.elapsed();
-    let summary = loop {
-        let s =
-            ledger.summarize_period(SummarizePeriodRequest { period: month.period.to_string() }).await?.into_inner();
-        if s.reports >= expected {
-            break s;
+    let summary = ledger.summarize_period(SummarizePeriodRequest { period: period.to_string() }).await?.into_inner();
+    let cogs: Decimal = summary.cogs_inr.parse().context("the summary's COGS")?;
+    let engine_cogs: Decimal = engine.reports.iter().map(|r| r.cogs).sum();
+    anyhow::ensure!(
+        cogs == engine_cogs,
+        "the ledger's COGS ({cogs} INR) differs from the engine's ({engine_cogs} INR)"
+    );
+    Ok(format!("COGS equal ({cogs} INR)"))
+}
+
+/// The results as markdown.
+fn table(copy: &Rate, publish: &Rate, runs: &[(usize, anyhow::Result<PipelineRun>)]) -> String {
+    let mut t = String::new();
+    let secs = |d: Duration| format!("{:.2} s", d.as_secs_f64());
+    let _ = writeln!(t, "| baseline on this machine | count | time | rate |");
+    let _ = writeln!(t, "| --- | ---: | ---: | ---: |");
+    let _ = writeln!(
+        t,
+        "| PostgreSQL `COPY … FROM STDIN BINARY`, one connection, ledger-shaped rows into a logged table (`ledger_entries`' columns and primary key only) | {} rows | {} | {} rows/s |",
+        thousands(copy.count),
+        secs(copy.elapsed),
+        thousands(copy.rate())
+    );
+    let _ = writeln!(
+        t,
+        "| JetStream publish, 200-byte messages with `Nats-Msg-Id`, file storage, every ack awaited, {MAX_IN_FLIGHT} in flight | {} msgs | {} | {} msgs/s |",
+        thousands(publish.count),
+        secs(publish.elapsed),
+        thousands(publish.rate())
+    );
+    let _ = writeln!(t);
+    let _ = writeln!(
+        t,
+        "| end to end, {CLIENTS} clients, {PROVIDERS} radiologists: report events | current final reports | ingested after | in the ledger after | reports/s | ÷ (COPY rows/s ÷ 2) | ÷ (publish msgs/s ÷ 2) | live totals |"
+    );
+    let _ = writeln!(t, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    // A report makes two ledger rows and crosses JetStream twice (reports, priced).
+    let copy_per_report = copy.rate() / 2;
+    let publish_per_report = publish.rate() / 2;
+    for (reports, run) in runs {
+        match run {
+            Ok(r) => {
+                let _ = writeln!(
+                    t,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                    thousands(*reports),
+                    thousands(r.in_ledger.count),
+                    secs(r.ingested),
+                    secs(r.in_ledger.elapsed),
+                    thousands(r.in_ledger.rate()),
+                    ratio(r.in_ledger.rate(), copy_per_report),
+                    ratio(r.in_ledger.rate(), publish_per_report),
+                    r.live_totals
+                );
+            }
+            Err(e) => {
+                let why = format!("{e:#}").replace('|', "\\|").replace('\n', " ");
+                let _ = writeln!(t, "| {} | failed: {why} | | | | | | |", thousands(*reports));
+            }
         }
-        anyhow::ensure!(
-            started.elapsed().as_secs() < 1800,
-            "only {} of {expected} reports reached the ledger",
-            s.reports
-        );
-        // The summary reads the whole period: poll gently so the measurement is of the pipeline.
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    };
-    let elapsed = started.elapsed();
-    let cogs: Decimal = summary.cogs_inr.parse()?;
-    println!(
-        "pipeline/{} report events ({} current final reports): ingested in {:.2?}, in the ledger after {:.2?}: {} reports/s end to end",
-        month.reports.len(),
-        expected,
-        ingested,
-        elapsed,
-        u128::from(expected) * 1000 / elapsed.as_millis().max(1)
-    );
-    println!(
-        "ledger COGS {cogs} INR, engine COGS {expected_cogs} INR: {}",
-        if cogs == expected_cogs { "equal" } else { "DIFFERENT" }
-    );
-    anyhow::ensure!(cogs == expected_cogs, "the ledger's COGS differs from the engine's");
-    stack.stop().await
+    }
+    let measured: Vec<(usize, u128)> =
+        runs.iter().filter_map(|(n, r)| r.as_ref().ok().map(|r| (*n, r.in_ledger.rate()))).collect();
+    let smallest = measured.iter().min_by_key(|(n, _)| *n);
+    let largest = measured.iter().max_by_key(|(n, _)| *n);
+    let _ = writeln!(t);
+    match (smallest, largest) {
+        (Some(&(small, small_rate)), Some(&(large, large_rate))) if large > small => {
+            let _ = writeln!(
+                t,
+                "Reports/s at {} report events ÷ at {}: **{}** (target ≥ 1: cost linear in the month's size).",
+                thousands(large),
+                thousands(small),
+                ratio(large_rate, small_rate)
+            );
+        }
+        _ => {
+            let _ = writeln!(t, "Reports/s at the largest size ÷ at the smallest: needs two sizes that ran.");
+        }
+    }
+    t
+}
+
+/// `RADFIN_BENCH_REPORTS`-like: comma-separated sizes.
+fn env_sizes(name: &str, default: &str) -> anyhow::Result<Vec<usize>> {
+    let value = std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    let sizes = value
+        .split(',')
+        .map(|s| s.trim().replace('_', "").parse::<usize>().ok().filter(|&n| n > 0))
+        .collect::<Option<Vec<_>>>()
+        .with_context(|| format!("{name}={value:?}: expected positive sizes separated by commas"))?;
+    Ok(sizes)
+}
+
+fn env_count(name: &str, default: usize) -> anyhow::Result<usize> {
+    match std::env::var(name) {
+        Ok(value) => value
+            .trim()
+            .replace('_', "")
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n > 0)
+            .with_context(|| format!("{name}={value:?}: expected a positive count")),
+        Err(_) => Ok(default),
+    }
+}
+
+/// Where the tables go: `RADFIN_BENCH_OUT`, or the workspace's `target/bench`.
+fn out_dir() -> PathBuf {
+    std::env::var_os("RADFIN_BENCH_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench"))
+}
+
+/// `a ÷ b` with three decimals.
+fn ratio(a: u128, b: u128) -> String {
+    let thousandths = (a * 1000 + b / 2) / b.max(1);
+    format!("{}.{:03}", thousandths / 1000, thousandths % 1000)
+}
+
+/// `1234567` → `1,234,567`.
+fn thousands(n: impl ToString) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

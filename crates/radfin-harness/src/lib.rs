@@ -50,6 +50,15 @@ async fn listener() -> anyhow::Result<(TcpListener, SocketAddr)> {
     Ok((l, addr))
 }
 
+/// `url` with its host and port replaced by `addr`.
+fn with_host(url: &str, addr: SocketAddr) -> String {
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[authority_start..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let host_start = rest[..authority_end].rfind('@').map_or(0, |at| at + 1);
+    format!("{}{addr}{}", &url[..authority_start + host_start], &rest[authority_end..])
+}
+
 async fn until(mut stop: Shutdown) {
     stop.requested().await;
 }
@@ -62,10 +71,28 @@ impl Stack {
 
     /// Like [`Stack::start`], letting the caller adjust the pricing service's configuration.
     pub async fn start_with(adjust_pricing: impl FnOnce(&mut radfin_pricing::Config)) -> anyhow::Result<Self> {
+        Self::launch(None, adjust_pricing).await
+    }
+
+    /// Like [`Stack::start`], but the services reach PostgreSQL at `database` (a proxy a test
+    /// can cut to simulate an outage) instead of the test database's own server; the test
+    /// database is still created on that server, and [`TestDb::pool`] connects to it directly.
+    pub async fn start_through(database: SocketAddr) -> anyhow::Result<Self> {
+        Self::launch(Some(database), |_| {}).await
+    }
+
+    async fn launch(
+        database: Option<SocketAddr>,
+        adjust_pricing: impl FnOnce(&mut radfin_pricing::Config),
+    ) -> anyhow::Result<Self> {
         let db = TestDb::create().await.context("test database")?;
         let prefix = unique_prefix();
+        let database_url = |role: &str| match database {
+            Some(addr) => with_host(&db.url_as(role), addr),
+            None => db.url_as(role),
+        };
         let common = |role: &str| Common {
-            database_url: db.url_as(role),
+            database_url: database_url(role),
             nats_url: nats_url(),
             bus_prefix: prefix.clone(),
             business_tz: "Asia/Kolkata".to_owned(),
@@ -159,5 +186,18 @@ impl Stack {
             bus.jetstream().delete_stream(stream).await.with_context(|| format!("delete stream {stream}"))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_database_host_is_replaced() {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 6000));
+        assert_eq!(
+            super::with_host("postgres://radfin_ledger@127.0.0.1:5432/radfin_t_1?sslmode=disable", addr),
+            "postgres://radfin_ledger@127.0.0.1:6000/radfin_t_1?sslmode=disable"
+        );
+        assert_eq!(super::with_host("postgres://localhost/db", addr), "postgres://127.0.0.1:6000/db");
     }
 }

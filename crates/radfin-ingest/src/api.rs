@@ -2,13 +2,16 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, SecondsFormat, Utc};
 use radfin_db::reports::{InsertOutcome, NewReport};
+use radfin_db::sync_runs::{SyncOutcome, SyncRun, SyncTrigger};
 use radfin_db::{Pool, StorageError};
 use radfin_domain::BusinessCalendar;
+use radfin_proto::ingest::v1 as proto;
 use radfin_proto::ingest::v1::ingest_service_server::IngestService;
 use radfin_proto::ingest::v1::{
-    ReportEvent, SubmitBatchRequest, SubmitBatchResponse, SubmitOutcome, SubmitReportRequest, SubmitReportResponse,
+    GetReconcilerStatusRequest, ListSyncRunsRequest, ListSyncRunsResponse, ReconcilerStatus, ReportEvent,
+    SubmitBatchRequest, SubmitBatchResponse, SubmitOutcome, SubmitReportRequest, SubmitReportResponse, SyncNowRequest,
 };
 use radfin_proto::report_from_proto;
 use radfin_service::grpc::storage_status;
@@ -17,20 +20,40 @@ use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::MAX_BATCH;
+use crate::reconcile::Reconciler;
+use crate::sync::{SyncWindow, Syncer};
 
 /// Attempts of a submission's transaction when PostgreSQL reports a serialization failure.
 const TRANSACTION_ATTEMPTS: u32 = 3;
+/// Sync runs listed when the request does not say, and at most.
+const DEFAULT_SYNC_RUNS: u32 = 20;
+const MAX_SYNC_RUNS: u32 = 100;
 
 pub struct IngestApi {
     pool: Pool,
     calendar: BusinessCalendar,
     /// Wakes the relay after a commit.
     committed: Arc<Notify>,
+    /// The rolling-window sync, when a source is configured.
+    syncer: Option<Arc<Syncer>>,
+    reconciler: Option<Arc<Reconciler>>,
 }
 
 impl IngestApi {
     pub fn new(pool: Pool, calendar: BusinessCalendar, committed: Arc<Notify>) -> Self {
-        Self { pool, calendar, committed }
+        Self { pool, calendar, committed, syncer: None, reconciler: None }
+    }
+
+    /// Serves `SyncNow` with `syncer` (without one, it fails with FAILED_PRECONDITION).
+    pub fn with_sync(mut self, syncer: Option<Arc<Syncer>>) -> Self {
+        self.syncer = syncer;
+        self
+    }
+
+    /// Serves `GetReconcilerStatus` from `reconciler`.
+    pub fn with_reconciler(mut self, reconciler: Arc<Reconciler>) -> Self {
+        self.reconciler = Some(reconciler);
+        self
     }
 
     /// Validates every report (naming each bad field as `<prefix>[i].<field>`), then stores all
@@ -150,5 +173,126 @@ impl IngestService for IngestApi {
             reports.push(report);
         }
         self.submit(&reports, "reports", true).await.map(Response::new)
+    }
+
+    async fn sync_now(&self, request: Request<SyncNowRequest>) -> Result<Response<proto::SyncRun>, Status> {
+        let request = request.into_inner();
+        let syncer = self.syncer.as_ref().ok_or_else(|| {
+            Status::failed_precondition(
+                "no sync source is configured (RADFIN_SYNC_SOURCE_URL and RADFIN_SYNC_SOURCE_TABLE)",
+            )
+        })?;
+        let start = instant("window_start", &request.window_start)?;
+        let end = instant("window_end", &request.window_end)?;
+        let window = match (start, end) {
+            (None, None) => None,
+            (None, Some(_)) => return Err(Status::invalid_argument("window_start: is required with window_end")),
+            (Some(start), end) => Some(
+                SyncWindow::new(start, end.unwrap_or_else(Utc::now))
+                    .map_err(|e| Status::invalid_argument(format!("window_end: {e}")))?,
+            ),
+        };
+        let run = syncer.run(SyncTrigger::OnDemand, window).await.map_err(|e| storage_status(&e))?;
+        Ok(Response::new(sync_run_to_proto(&run, true)))
+    }
+
+    async fn list_sync_runs(
+        &self,
+        request: Request<ListSyncRunsRequest>,
+    ) -> Result<Response<ListSyncRunsResponse>, Status> {
+        let request = request.into_inner();
+        let limit = match request.limit {
+            0 => DEFAULT_SYNC_RUNS,
+            n => n.min(MAX_SYNC_RUNS),
+        };
+        let mut conn = self.pool.get().await.map_err(|e| storage_status(&e.into()))?;
+        let runs = radfin_db::sync_runs::list(&mut conn, i64::from(limit)).await.map_err(|e| storage_status(&e))?;
+        let runs = runs.iter().map(|r| sync_run_to_proto(r, request.with_rejected_rows)).collect();
+        Ok(Response::new(ListSyncRunsResponse { runs }))
+    }
+
+    async fn get_reconciler_status(
+        &self,
+        _request: Request<GetReconcilerStatusRequest>,
+    ) -> Result<Response<ReconcilerStatus>, Status> {
+        let reconciler =
+            self.reconciler.as_ref().ok_or_else(|| Status::failed_precondition("the reconciler is not running"))?;
+        let s = reconciler.status();
+        Ok(Response::new(ReconcilerStatus {
+            passes: s.passes,
+            deferred_passes: s.deferred_passes,
+            found_total: s.found_total,
+            republished_total: s.republished_total,
+            last_pass_found: s.last_pass_found,
+            last_pass_republished: s.last_pass_republished,
+            last_pass_at: s.last_pass_at.map(rfc3339).unwrap_or_default(),
+            last_pass_duration_ms: u64::try_from(s.last_pass_duration.as_millis()).unwrap_or(u64::MAX),
+            last_error: s.last_error.unwrap_or_default(),
+            settled_through_seq: u64::try_from(s.settled_through).unwrap_or_default(),
+            last_full_pass_at: s.last_full_pass_at.map(rfc3339).unwrap_or_default(),
+            interval_secs: reconciler.interval().as_secs(),
+            grace_secs: reconciler.grace().as_secs(),
+        }))
+    }
+}
+
+/// An optional RFC 3339 instant of a request, naming the field when it does not parse.
+fn instant(field: &str, value: &str) -> Result<Option<DateTime<Utc>>, Status> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    DateTime::parse_from_rfc3339(value).map(|t| Some(t.with_timezone(&Utc))).map_err(|e| {
+        Status::invalid_argument(format!(
+            "{field}: must be an RFC 3339 instant such as 2026-10-01T00:00:00+05:30, got {value:?} ({e})"
+        ))
+    })
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// A recorded run as the protocol shows it, with or without its rejected rows.
+fn sync_run_to_proto(run: &SyncRun, with_rejected_rows: bool) -> proto::SyncRun {
+    let r = &run.run;
+    let (outcome, error) = match &r.outcome {
+        SyncOutcome::Succeeded => (proto::SyncOutcome::Succeeded, String::new()),
+        SyncOutcome::Failed { error } => (proto::SyncOutcome::Failed, error.clone()),
+    };
+    let trigger = match r.trigger {
+        SyncTrigger::Schedule => proto::SyncTrigger::Schedule,
+        SyncTrigger::OnDemand => proto::SyncTrigger::OnDemand,
+    };
+    let rejected_rows = if with_rejected_rows {
+        r.rejected
+            .iter()
+            .map(|row| proto::SyncRejectedRow {
+                row: row.row,
+                report_id: row.report_id.clone().unwrap_or_default(),
+                revision: row.revision.clone().unwrap_or_default(),
+                reasons: row.reasons.clone(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    proto::SyncRun {
+        id: u64::try_from(run.id).unwrap_or_default(),
+        trigger: trigger as i32,
+        source: r.source.clone(),
+        source_table: r.source_table.clone(),
+        window_start: rfc3339(r.window_start),
+        window_end: rfc3339(r.window_end),
+        started_at: rfc3339(r.started_at),
+        finished_at: rfc3339(r.finished_at),
+        duration_ms: run.duration_ms,
+        read: r.counts.read,
+        new: r.counts.new,
+        changed: r.counts.changed,
+        unchanged: r.counts.unchanged,
+        rejected: r.counts.rejected,
+        rejected_rows,
+        outcome: outcome as i32,
+        error,
     }
 }

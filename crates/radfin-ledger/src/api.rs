@@ -38,18 +38,19 @@ fn entry(row: LedgerEntryRow) -> pb::LedgerEntry {
         LedgerSide::Cogs => pb::Side::Cogs,
         LedgerSide::Revenue => pb::Side::Revenue,
     };
+    let r = row.report.as_ref();
     pb::LedgerEntry {
         id: u64::try_from(row.id).unwrap_or_default(),
         period: row.period.to_string(),
         run_id: u64::try_from(row.run_id).unwrap_or_default(),
-        report_id: row.report_id.to_string(),
-        revision: row.revision,
+        report_id: r.map(|r| r.report_id.to_string()).unwrap_or_default(),
+        revision: r.map_or(0, |r| r.revision),
         side: side as i32,
         client_id: row.client_id.to_string(),
-        provider_id: row.provider_id.to_string(),
-        modality: common::Modality::from(row.modality) as i32,
-        grade: common::Grade::from(row.grade) as i32,
-        status: common::ReportStatus::from(row.status) as i32,
+        provider_id: r.map(|r| r.provider_id.to_string()).unwrap_or_default(),
+        modality: r.map_or(0, |r| common::Modality::from(r.modality) as i32),
+        grade: r.map_or(0, |r| common::Grade::from(r.grade) as i32),
+        status: r.map_or(0, |r| common::ReportStatus::from(r.status) as i32),
         currency: row.currency.to_string(),
         amount: money(row.amount, row.currency),
         amount_inr: inr(row.amount_inr),
@@ -58,11 +59,13 @@ fn entry(row: LedgerEntryRow) -> pb::LedgerEntry {
         fx_source: row.fx.as_ref().map(|r| r.source.to_string()).unwrap_or_default(),
         rule_version: row.rule_version.unwrap_or_default(),
         created_at: row.created_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        line: row.line,
+        entry_kind: row.entry_kind,
+        adjusts_id: row.adjusts_id.and_then(|id| u64::try_from(id).ok()).unwrap_or_default(),
+        reason: row.reason.unwrap_or_default(),
     }
 }
 
-/// Amounts are stored with 4 decimals; they are shown with their currency's minor digits,
-/// which is what they hold (trailing zeros dropped, never a digit of value).
 fn money(amount: Decimal, currency: Currency) -> String {
     amount_text(amount.normalize(), currency)
 }
@@ -79,7 +82,13 @@ fn totals(rows: &[ClientTotalsRow]) -> pb::SummarizePeriodResponse {
         reports += n;
         revenue += r.revenue_inr;
         cogs += r.cogs_inr;
+        let revenue_text = match Currency::parse(&r.currency) {
+            Ok(c) => money(r.revenue, c),
+            Err(_) => r.revenue.normalize().to_string(),
+        };
         response.clients.push(pb::ClientTotals {
+            currency: r.currency.clone(),
+            revenue: revenue_text,
             client_id: r.client_id.clone(),
             reports: n,
             revenue_inr: inr(r.revenue_inr),

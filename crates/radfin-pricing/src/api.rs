@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, SecondsFormat};
 use radfin_db::audit::{AuditOutcome, AuditRecord};
+use radfin_db::fx::ManualPut;
 use radfin_db::held::{HeldFilter, HeldStatus};
 use radfin_db::{Pool, StorageError};
-use radfin_domain::fx::FxRate;
+use radfin_domain::limits;
 use radfin_domain::party::{ClientProfile, Grade, ProviderProfile};
 use radfin_domain::rules::{ClientRules, ProviderRules};
 use radfin_domain::{ClientId, Currency, Period, ProviderId};
@@ -168,6 +169,70 @@ fn is_pan(s: &str) -> bool {
         && b[..5].iter().all(u8::is_ascii_uppercase)
         && b[5..9].iter().all(u8::is_ascii_digit)
         && b[9].is_ascii_uppercase()
+}
+
+/// A rate put by hand, validated: its date, currency (not INR) and INR per unit (positive, within
+/// [`limits::FX_RATE`]), and the reason, which is required.
+#[derive(Debug, PartialEq, Eq)]
+struct ManualRate {
+    rate_date: NaiveDate,
+    currency: Currency,
+    inr_per_unit: Decimal,
+    reason: String,
+}
+
+fn manual_rate_from(msg: &pb::PutFxRateRequest) -> Result<ManualRate, Status> {
+    let rate_date = date("rate_date", &msg.rate_date)?;
+    let currency = Currency::parse(&msg.currency).map_err(|e| invalid("currency", e))?;
+    if currency == Currency::INR {
+        return Err(invalid("currency", "INR is the base currency and has no rate"));
+    }
+    let inr_per_unit = limits::FX_RATE.parse(&msg.inr_per_unit).map_err(|e| invalid("inr_per_unit", e))?;
+    if inr_per_unit <= Decimal::ZERO {
+        return Err(invalid("inr_per_unit", format!("must be positive, got {}", msg.inr_per_unit)));
+    }
+    let reason = msg.reason.trim();
+    if reason.is_empty() {
+        return Err(invalid("reason", "is required for a rate put by hand"));
+    }
+    Ok(ManualRate { rate_date, currency, inr_per_unit, reason: reason.to_owned() })
+}
+
+/// The audit row of a manual put: who, what (`PutFxRate` on `USD 2026-01-05`), why, how it ended,
+/// and the rate it superseded.
+fn manual_put_audit(actor: &str, rate: &ManualRate, put: &ManualPut) -> AuditRecord {
+    let (outcome, result, other) = match put {
+        ManualPut::Recorded { superseded } => (AuditOutcome::Allowed, "recorded", superseded.as_ref()),
+        ManualPut::AlreadyInEffect => (AuditOutcome::Allowed, "already in effect", None),
+        ManualPut::Superseded { by } => (AuditOutcome::Failed, "superseded by a later manual rate", Some(by)),
+    };
+    let other = other.map(|r| {
+        serde_json::json!({
+            "inr_per_unit": r.rate.inr_per_unit.to_string(),
+            "source": r.rate.source,
+            "fetched_at": r.fetched_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        })
+    });
+    let key = if matches!(put, ManualPut::Superseded { .. }) { "in_effect" } else { "supersedes" };
+    let mut details = serde_json::json!({
+        "rate_date": date_text(rate.rate_date),
+        "currency": rate.currency.code(),
+        "inr_per_unit": rate.inr_per_unit.to_string(),
+        "result": result,
+        "inserted": matches!(put, ManualPut::Recorded { .. }),
+    });
+    if let (Some(other), Some(map)) = (other, details.as_object_mut()) {
+        map.insert(key.to_owned(), other);
+    }
+    AuditRecord {
+        actor: actor.to_owned(),
+        role: String::new(),
+        action: "PutFxRate".to_owned(),
+        target: format!("{} {}", rate.currency, date_text(rate.rate_date)),
+        reason: Some(rate.reason.clone()),
+        outcome,
+        details,
+    }
 }
 
 fn client_from(c: &pb::Client) -> Result<ClientProfile, Status> {
@@ -367,28 +432,34 @@ impl PricingService for PricingApi {
         request: Request<pb::PutFxRateRequest>,
     ) -> Result<Response<pb::PutFxRateResponse>, Status> {
         let actor = actor(&request);
-        let msg = request.into_inner();
-        let rate_date = date("rate_date", &msg.rate_date)?;
-        let currency = Currency::parse(&msg.currency).map_err(|e| invalid("currency", e))?;
-        if currency == Currency::INR {
-            return Err(invalid("currency", "INR is the base currency and has no rate"));
-        }
-        let inr_per_unit = Decimal::from_str_exact(&msg.inr_per_unit)
-            .ok()
-            .filter(|r| *r > Decimal::ZERO && r.scale() <= 6)
-            .ok_or_else(|| invalid("inr_per_unit", "must be a positive decimal with at most 6 decimals"))?;
-        if msg.reason.trim().is_empty() {
-            return Err(invalid("reason", "is required for a rate put by hand"));
-        }
-        let rate = FxRate { rate_date, currency, inr_per_unit, source: "MANUAL".to_owned() };
-        let mut conn = self.conn().await?;
-        let inserted = radfin_db::fx::insert_rates(&mut conn, std::slice::from_ref(&rate))
+        let rate = manual_rate_from(request.get_ref())?;
+        // The rate and its audit row are recorded together, or neither is; concurrent puts for
+        // one date and currency are decided one after the other.
+        let put =
+            radfin_db::transaction_with_retry(&self.pool, radfin_db::DEFAULT_TRANSACTION_ATTEMPTS, async |conn| {
+                let put = radfin_db::fx::put_manual(conn, rate.rate_date, rate.currency, rate.inr_per_unit).await?;
+                radfin_db::audit::record(conn, &manual_put_audit(&actor, &rate, &put)).await?;
+                Ok(put)
+            })
             .await
             .map_err(|e| storage_status(&e))?;
-        let details = serde_json::json!({"rate_date": date_text(rate_date), "inr_per_unit": inr_per_unit.to_string(), "inserted": inserted > 0});
-        self.changed(&mut conn, audit(&actor, "PutFxRate", currency.to_string(), Some(msg.reason.clone()), details))
-            .await?;
-        Ok(Response::new(pb::PutFxRateResponse { inserted: inserted > 0 }))
+        match put {
+            ManualPut::Recorded { .. } => {
+                self.reference.invalidate().await;
+                self.changed.notify_one();
+                Ok(Response::new(pb::PutFxRateResponse { inserted: true }))
+            }
+            ManualPut::AlreadyInEffect => Ok(Response::new(pb::PutFxRateResponse { inserted: false })),
+            ManualPut::Superseded { by } => Err(Status::failed_precondition(format!(
+                "inr_per_unit: {} {} was put by hand as {} before and superseded by {} put at {}; a value is \
+                 recorded once per date and currency, so put another",
+                rate.currency,
+                date_text(rate.rate_date),
+                rate.inr_per_unit,
+                by.rate.inr_per_unit,
+                by.fetched_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            ))),
+        }
     }
 
     async fn list_fx_rates(
@@ -412,6 +483,7 @@ impl PricingService for PricingApi {
                 inr_per_unit: r.rate.inr_per_unit.to_string(),
                 source: r.rate.source,
                 fetched_at: r.fetched_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+                in_effect: r.in_effect,
             })
             .collect();
         Ok(Response::new(pb::ListFxRatesResponse { rates }))
@@ -443,5 +515,110 @@ impl PricingService for PricingApi {
             })
             .collect();
         Ok(Response::new(pb::ListHeldReportsResponse { reports }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn request(inr_per_unit: &str) -> pb::PutFxRateRequest {
+        pb::PutFxRateRequest {
+            rate_date: "2026-01-05".into(),
+            currency: "USD".into(),
+            inr_per_unit: inr_per_unit.into(),
+            reason: " ECB feed down; rate from the bank's advice ".into(),
+        }
+    }
+
+    fn refusal(msg: &pb::PutFxRateRequest) -> String {
+        let status = manual_rate_from(msg).unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        status.message().to_owned()
+    }
+
+    #[test]
+    fn a_manual_rate_is_validated() {
+        let rate = manual_rate_from(&request("83.123456")).unwrap();
+        assert_eq!(
+            rate,
+            ManualRate {
+                rate_date: "2026-01-05".parse().unwrap(),
+                currency: Currency::USD,
+                inr_per_unit: dec!(83.123456),
+                reason: "ECB feed down; rate from the bank's advice".into(),
+            }
+        );
+        assert_eq!(manual_rate_from(&request("9999.999999")).unwrap().inr_per_unit, dec!(9999.999999));
+        assert_eq!(
+            refusal(&pb::PutFxRateRequest { reason: "  ".into(), ..request("83.1") }),
+            "reason: is required for a rate put by hand"
+        );
+        assert!(refusal(&pb::PutFxRateRequest { currency: "INR".into(), ..request("1") }).starts_with("currency: INR"));
+        assert!(
+            refusal(&pb::PutFxRateRequest { rate_date: "05/01/2026".into(), ..request("1") }).starts_with("rate_date:")
+        );
+        assert_eq!(refusal(&request("0")), "inr_per_unit: must be positive, got 0");
+        assert_eq!(refusal(&request("-83.1")), "inr_per_unit: must be positive, got -83.1");
+        assert_eq!(refusal(&request("abc")), r#"inr_per_unit: "abc" is not a decimal number"#);
+    }
+
+    #[test]
+    fn a_manual_rate_is_bounded() {
+        assert_eq!(
+            refusal(&request("79228162514264337593543950335")),
+            r#"inr_per_unit: "79228162514264337593543950335" has 29 integer digits; at most 4 are allowed"#
+        );
+        assert_eq!(
+            refusal(&request("1234567890.1234567890123456789")),
+            r#"inr_per_unit: "1234567890.1234567890123456789" has 10 integer digits; at most 4 are allowed"#
+        );
+        assert_eq!(
+            refusal(&request("0.00000000000000000000000000001")),
+            r#"inr_per_unit: "0.00000000000000000000000000001" has 29 decimal places; at most 6 are allowed"#
+        );
+        assert_eq!(
+            refusal(&request("83.1234567")),
+            r#"inr_per_unit: "83.1234567" has 7 decimal places; at most 6 are allowed"#
+        );
+        assert_eq!(refusal(&request("10000")), r#"inr_per_unit: "10000" has 5 integer digits; at most 4 are allowed"#);
+    }
+
+    #[test]
+    fn a_manual_put_is_audited_with_what_it_superseded() {
+        let rate = manual_rate_from(&request("83.30")).unwrap();
+        let feed = radfin_db::fx::StoredFxRate {
+            id: 7,
+            rate: radfin_domain::fx::FxRate {
+                rate_date: rate.rate_date,
+                currency: Currency::USD,
+                inr_per_unit: dec!(83.20),
+                source: "ECB".into(),
+            },
+            fetched_at: "2026-01-05T16:00:00Z".parse().unwrap(),
+            in_effect: true,
+        };
+        let a = manual_put_audit("ops", &rate, &ManualPut::Recorded { superseded: Some(feed.clone()) });
+        assert_eq!(
+            (a.actor.as_str(), a.action.as_str(), a.target.as_str(), a.reason.as_deref(), a.outcome),
+            (
+                "ops",
+                "PutFxRate",
+                "USD 2026-01-05",
+                Some("ECB feed down; rate from the bank's advice"),
+                AuditOutcome::Allowed
+            )
+        );
+        assert_eq!(a.details["supersedes"]["source"], "ECB");
+        assert_eq!(a.details["supersedes"]["inr_per_unit"], "83.20");
+        assert_eq!(a.details["inserted"], true);
+        let a = manual_put_audit("ops", &rate, &ManualPut::AlreadyInEffect);
+        assert_eq!((a.outcome, &a.details["inserted"]), (AuditOutcome::Allowed, &serde_json::json!(false)));
+        let a = manual_put_audit("ops", &rate, &ManualPut::Superseded { by: feed });
+        assert_eq!(
+            (a.outcome, &a.details["in_effect"]["inr_per_unit"]),
+            (AuditOutcome::Failed, &serde_json::json!("83.20"))
+        );
     }
 }

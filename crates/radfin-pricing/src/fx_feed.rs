@@ -49,6 +49,10 @@
 //! - Rates quoted per 1 EUR become INR per unit of X = rate(INR) / rate(X), through
 //!   [`inr_per_unit_from_eur_quotes`] (6 decimals, half away from zero). EUR itself is not listed
 //!   in such quotes; INR per EUR is rate(INR).
+//! - Every INR per unit of a billable currency, given or derived, is within [`limits::FX_RATE`]
+//!   (at most 4 integer digits and 6 decimal places); every other rate the feed writes (a quote
+//!   per 1 EUR, a row for a currency radfin does not bill in) within [`limits::FX_QUOTE`]. Both
+//!   are counted as written, and a rate beyond them is refused with the limit it breaks.
 //! - A EUR-quoted day without an INR rate yields no rates: it is skipped, and the other days still
 //!   count (the ECB's history begins years before its first INR quote; a feed that drops INR for a
 //!   day must not stop the rest from loading). One `tracing` warning per parse reports the skipped
@@ -58,8 +62,11 @@
 //!   returned. Every rate carries the `source` the caller gave.
 //! - Rates come out sorted by date, then currency code.
 //! - Anything malformed (XML or JSON syntax, a wrong root or namespace, a missing attribute, a bad
-//!   date, currency code or rate, a non-positive rate, a currency or day listed twice, a feed with
-//!   no day at all) is a [`FeedError`] naming what is wrong and where; nothing partial is returned.
+//!   date, currency code or rate, a non-positive rate or one out of bounds, a currency or day
+//!   listed twice, a feed with no day at all) is a [`FeedError`] naming what is wrong and where;
+//!   nothing partial is returned.
+//! - A feed may not call itself [`MANUAL_SOURCE`]: that source marks rates put by hand, which
+//!   supersede every feed's.
 //!
 //! [`run_schedule`] fetches a feed now and then every interval until shutdown.
 
@@ -74,9 +81,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use radfin_domain::fx::{FxRate, inr_per_unit_from_eur_quotes};
+use radfin_domain::fx::{FxRate, MANUAL_SOURCE, inr_per_unit_from_eur_quotes};
+use radfin_domain::limits::{self, DecimalLimit, LimitError};
 use radfin_domain::money::Currency;
-use radfin_domain::rounding::FX_RATE_DECIMALS;
 use radfin_service::shutdown::Shutdown;
 use reqwest::{StatusCode, Url};
 use rust_decimal::Decimal;
@@ -203,8 +210,10 @@ pub enum FeedError {
     InvalidCurrency { value: String, at: Location },
     #[error("invalid rate '{value}' at {at}, expected a plain decimal such as 1.0823")]
     InvalidRate { value: String, at: Location },
-    #[error("rate '{value}' at {at} has more than {} decimal places", FX_RATE_DECIMALS)]
-    TooPrecise { value: String, at: Location },
+    #[error("rate at {at}: {error}")]
+    RateOutOfBounds { at: Location, error: LimitError },
+    #[error("inr per unit derived at {at}: {error}")]
+    DerivedOutOfBounds { at: Location, error: LimitError },
     #[error("rate {value} at {at} is not positive")]
     NotPositive { value: Decimal, at: Location },
     #[error("{at} is listed twice")]
@@ -215,6 +224,8 @@ pub enum FeedError {
     OutOfRange { at: Location },
     #[error("the feed lists no rates")]
     NoRates,
+    #[error("a feed's source may not be {MANUAL_SOURCE:?}: it marks rates put by hand")]
+    ReservedSource,
     #[error("parsing the feed was cancelled because the runtime is shutting down")]
     Cancelled,
 }
@@ -420,9 +431,11 @@ impl Parsed {
         let eur = std::iter::once(("EUR", Decimal::ONE));
         for (code, x_per_eur) in eur.chain(quotes.iter().map(|(code, rate)| (code.as_str(), *rate))) {
             let Some(currency) = billable(code) else { continue };
+            let at = || Location::Quote(date, code.to_owned());
             let inr_per_unit = inr_per_unit_from_eur_quotes(inr_per_eur, x_per_eur)
                 .filter(|r| *r > Decimal::ZERO)
-                .ok_or_else(|| FeedError::OutOfRange { at: Location::Quote(date, code.to_owned()) })?;
+                .ok_or_else(|| FeedError::OutOfRange { at: at() })?;
+            limits::FX_RATE.check(inr_per_unit).map_err(|error| FeedError::DerivedOutOfBounds { at: at(), error })?;
             self.rates.push(FxRate { rate_date: date, currency, inr_per_unit, source: source.to_owned() });
         }
         Ok(())
@@ -462,16 +475,23 @@ fn parse_date(value: &str, at: impl FnOnce() -> Location) -> Result<NaiveDate, F
 
 /// Parses a positive rate written as a plain decimal (`89.5`, `0.8456`, `162`): digits, at most
 /// one point with digits on both sides, an optional leading minus (so that a negative rate is
-/// reported as not positive). No exponent, sign `+`, separators or blanks. Exact: a rate with more
-/// digits than a `Decimal` holds is refused, never rounded.
-fn parse_rate(value: &str, at: impl FnOnce() -> Location) -> Result<Decimal, FeedError> {
+/// reported as not positive). No exponent, sign `+`, separators or blanks. Exact, and within
+/// `limit`: a rate with more digits is refused with the limit it breaks, never rounded.
+fn parse_rate(value: &str, limit: DecimalLimit, at: impl Fn() -> Location) -> Result<Decimal, FeedError> {
     let digits = value.strip_prefix('-').unwrap_or(value);
     let (int, frac) = digits.split_once('.').unwrap_or((digits, "1"));
     let plain = [int, frac].iter().all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
-    let rate = Decimal::from_str_exact(value).ok().filter(|_| plain);
-    match rate {
-        None => Err(FeedError::InvalidRate { value: value.to_owned(), at: at() }),
-        Some(rate) if rate <= Decimal::ZERO => Err(FeedError::NotPositive { value: rate, at: at() }),
-        Some(rate) => Ok(rate),
+    if !plain {
+        return Err(FeedError::InvalidRate { value: value.to_owned(), at: at() });
     }
+    match limit.parse(value) {
+        Err(error) => Err(FeedError::RateOutOfBounds { at: at(), error }),
+        Ok(rate) if rate <= Decimal::ZERO => Err(FeedError::NotPositive { value: rate, at: at() }),
+        Ok(rate) => Ok(rate),
+    }
+}
+
+/// Refuses [`MANUAL_SOURCE`] as a feed's source.
+fn check_source(source: &str) -> Result<(), FeedError> {
+    if radfin_domain::fx::is_manual(source) { Err(FeedError::ReservedSource) } else { Ok(()) }
 }

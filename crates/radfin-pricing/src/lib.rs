@@ -22,15 +22,16 @@ use radfin_domain::BusinessCalendar;
 use radfin_proto::pricing::v1::pricing_service_server::{PricingServiceServer, SERVICE_NAME};
 use radfin_service::config::{Common, listen, parse_or, var_or};
 use radfin_service::consume::{self, Batching};
+use radfin_service::supervise::Supervisor;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 pub use api::PricingApi;
-pub use pricer::{Outcome, Pricer, Settled, Target};
+pub use pricer::{NotStored, Pricer, Settled, Target};
 
 /// Durable consumer name shared by every pricing replica.
 pub const CONSUMER: &str = "pricing";
-/// Each batch reprices every client month it touches once, so pricing takes big batches.
+/// Facts of a batch are published together; large batches amortize the lookups.
 const BATCHING: Batching =
     Batching { max: 2000, wait: Duration::from_millis(250), retry_delay: Duration::from_secs(2) };
 /// Connections of one replica: the consumer, the retry of held reports and a few API calls.
@@ -126,14 +127,14 @@ pub async fn serve(
 
     let reference =
         Arc::new(reference::ReferenceCache::new(pool.clone(), config.reference_ttl, config.fx_max_age_days));
-    let pricer = Arc::new(Pricer { pool: pool.clone(), bus: bus.clone(), calendar, reference: reference.clone() });
+    let pricer = Arc::new(Pricer::new(pool.clone(), bus.clone(), calendar, reference.clone()));
     let changed = Arc::new(Notify::new());
-    let (stop, stopped) = radfin_service::shutdown::channel();
-
-    let mut tasks = Vec::new();
+    // Every background task of the service, supervised: one that fails stops the service.
+    let mut supervisor = Supervisor::new();
+    let stopped = supervisor.shutdown();
     {
         let (pricer, stopped) = (pricer.clone(), stopped.clone());
-        tasks.push(tokio::spawn(async move {
+        supervisor.spawn("consumer", async move {
             consume::run(CONSUMER, &pricer.bus, &consumer, BATCHING, stopped, decode(calendar), |targets| {
                 let pricer = pricer.clone();
                 async move {
@@ -143,6 +144,7 @@ pub async fn serve(
                         priced = settled.priced,
                         held = settled.held,
                         superseded = settled.superseded,
+                        contracts = settled.contracts,
                         elapsed_ms = started.elapsed().as_millis(),
                         "reports priced"
                     );
@@ -150,27 +152,18 @@ pub async fn serve(
                 }
             })
             .await
-        }));
+        });
     }
-    tasks.push(tokio::spawn(retry::run(pricer.clone(), changed.clone(), config.hold_retry, stopped.clone())));
+    supervisor.spawn("held retry", retry::run(pricer.clone(), changed.clone(), config.hold_retry, stopped.clone()));
     if let Some(url) = &config.fx_url {
         let feed = fx_feed::FxFeed::new(url.clone(), config.fx_format, config.fx_source.clone());
-        tasks.push(tokio::spawn(retry::fetch_rates(
-            pool.clone(),
-            feed,
-            config.fx_interval,
-            reference.clone(),
-            changed.clone(),
-            stopped.clone(),
-        )));
+        supervisor.spawn(
+            "fx feed",
+            retry::fetch_rates(pool.clone(), feed, config.fx_interval, reference.clone(), changed.clone(), stopped),
+        );
     }
 
     let api = PricingApi { pool, reference, changed };
     let routes = tonic::service::Routes::new(PricingServiceServer::new(api));
-    let served = radfin_service::grpc::serve(listener, routes, &[SERVICE_NAME], shutdown).await;
-    stop.fire();
-    for task in tasks {
-        task.await.context("pricing task")??;
-    }
-    served
+    supervisor.serve(listener, routes, &[SERVICE_NAME], shutdown).await
 }

@@ -1,20 +1,24 @@
-//! Prices reports as they arrive and settles what happened to each: priced (published to the
-//! bus for the ledger), held with its reason, or superseded by a higher revision.
+//! Prices reports as they arrive and tells the ledger what became of each (spec §6): priced
+//! (its COGS and its study line at every tier — the ledger's live book places it in the month),
+//! held with its reason, or superseded by a higher revision (nothing to say: that revision's own
+//! event speaks). The work per report is bounded: one report is read and priced, never its month.
 //!
-//! Revenue depends on the client's whole month, so a report is priced by pricing its client's
-//! period as currently stored (the engine's `PricingRun::price`) in the period's live run, and
-//! taking that report's share. Live revenue is provisional: the period's close prices it again.
+//! Each fact carries its client-month's contract, and for every period it prices, pricing also
+//! states the contract of every client with a standing charge (retainer, minimum), so a month
+//! without reports still bills it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::Utc;
 use radfin_bus::{Bus, Outgoing};
 use radfin_db::held::{HeldFilter, HeldStatus, NewHold};
 use radfin_db::{Pool, StorageError};
-use radfin_domain::{BusinessCalendar, ClientId, Period, PricingRun, ProviderId, ReportId};
-use radfin_proto::PricedInRun;
+use radfin_domain::live::{FactKind, LiveFact, StudyFact, Terms};
+use radfin_domain::rules::Contract;
+use radfin_domain::{BusinessCalendar, ClientId, Currency, Period, PricingRun, ProviderId, ReportEvent, ReportId};
+use tokio::sync::Mutex;
 
-use crate::reference::ReferenceCache;
+use crate::reference::{Reference, ReferenceCache};
 
 /// A report revision to price.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -26,16 +30,14 @@ pub struct Target {
     pub revision: u32,
 }
 
-/// What became of a target.
-#[derive(Debug)]
-pub enum Outcome {
-    Priced(Box<PricedInRun>),
-    Held {
-        status: HeldStatus,
-        reason: String,
-    },
-    /// A higher revision of the report is stored; it is priced when its own event arrives.
-    Superseded,
+/// A report event that names a revision the store does not have: ingest stores a report before
+/// publishing it, so this is never a matter of waiting.
+#[derive(Debug, thiserror::Error)]
+#[error("report {report_id} revision {revision} is not stored (highest stored: {stored:?})")]
+pub struct NotStored {
+    pub report_id: ReportId,
+    pub revision: u32,
+    pub stored: Option<u32>,
 }
 
 pub struct Pricer {
@@ -43,6 +45,9 @@ pub struct Pricer {
     pub bus: Bus,
     pub calendar: BusinessCalendar,
     pub reference: std::sync::Arc<ReferenceCache>,
+    /// Periods whose standing contracts were stated, with the reference data they were stated
+    /// from (stated again when it changes).
+    pub stated: Mutex<HashMap<Period, chrono::DateTime<Utc>>>,
 }
 
 /// How many of each outcome a settle produced.
@@ -51,17 +56,58 @@ pub struct Settled {
     pub priced: usize,
     pub held: usize,
     pub superseded: usize,
+    pub contracts: usize,
 }
 
 impl Pricer {
-    /// Prices `targets` and records the result: priced reports are published (awaiting the
-    /// broker's acks), new holds and releases are written. Returns once everything is durable,
-    /// so the caller may then acknowledge the events it consumed.
+    pub fn new(pool: Pool, bus: Bus, calendar: BusinessCalendar, reference: std::sync::Arc<ReferenceCache>) -> Self {
+        Self { pool, bus, calendar, reference, stated: Mutex::new(HashMap::new()) }
+    }
+
+    /// Prices `targets` and records the result: facts are published (awaiting the broker's
+    /// acks), new holds and releases are written. Returns once everything is durable, so the
+    /// caller may then acknowledge the events it consumed.
     pub async fn settle(&self, targets: &[Target]) -> anyhow::Result<Settled> {
-        let outcomes = self.price(targets).await?;
+        let reference = self.reference.get().await?;
         let mut settled = Settled::default();
-        let periods: BTreeSet<Period> = targets.iter().map(|t| t.period).collect();
-        let mut conn = self.pool.get().await?;
+        let ids: Vec<&str> =
+            targets.iter().map(|t| t.report_id.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
+        let mut conn = self.pool.get().await.map_err(StorageError::from)?;
+        let latest: HashMap<ReportId, ReportEvent> = radfin_db::reports::latest_of(&mut conn, &ids)
+            .await?
+            .into_iter()
+            .map(|e| (e.report_id.clone(), e))
+            .collect();
+        // The current revision of each target's report, once.
+        let mut current: BTreeMap<(Period, ClientId), Vec<ReportEvent>> = BTreeMap::new();
+        let mut seen = HashSet::new();
+        for t in targets {
+            let stored = latest.get(&t.report_id);
+            match stored {
+                Some(e) if e.revision > t.revision => settled.superseded += 1,
+                Some(e) if e.revision == t.revision => {
+                    if seen.insert(&e.report_id) {
+                        current
+                            .entry((self.calendar.period_of(e.finalized_at), e.client_id.clone()))
+                            .or_default()
+                            .push(e.clone());
+                    }
+                }
+                _ => {
+                    return Err(NotStored {
+                        report_id: t.report_id.clone(),
+                        revision: t.revision,
+                        stored: stored.map(|e| e.revision),
+                    }
+                    .into());
+                }
+            }
+        }
+        let periods: BTreeSet<Period> = current.keys().map(|(p, _)| *p).collect();
+        let mut runs = HashMap::new();
+        for period in &periods {
+            runs.insert(*period, radfin_db::runs::live_run(&mut conn, *period).await?);
+        }
         let mut currently_held: HashMap<(ReportId, u32), HeldStatus> = HashMap::new();
         for period in &periods {
             let filter = HeldFilter { period: Some(*period), ..HeldFilter::default() };
@@ -71,111 +117,165 @@ impl Pricer {
         }
         drop(conn);
 
-        let mut outgoing = Vec::new();
+        let now = Utc::now();
+        let mut facts = Vec::new();
         let mut holds = Vec::new();
         let mut releases = Vec::new();
-        for (target, outcome) in targets.iter().zip(outcomes) {
-            let key = (target.report_id.clone(), target.revision);
-            let held_as = currently_held.get(&key).copied();
-            match outcome {
-                Outcome::Priced(priced) => {
-                    outgoing.push(Outgoing {
-                        subject: self.bus.names().priced_subject(priced.period),
-                        msg_id: radfin_bus::priced_msg_id(target.report_id.as_str(), target.revision, priced.run_id),
-                        message: radfin_proto::pricing::v1::PricedReport::from(priced.as_ref()),
-                    });
-                    if held_as.is_some() {
-                        releases.push(key);
+        for ((period, client_id), events) in &current {
+            let run = PricingRun { calendar: self.calendar, period: *period, rules_as_of: now };
+            let terms = self.terms(&run, &reference, client_id);
+            let run_id = u64::try_from(runs[period]).unwrap_or_default();
+            for e in events {
+                let fact = |kind| LiveFact {
+                    period: *period,
+                    client_id: client_id.clone(),
+                    run_id,
+                    priced_at: reference.loaded_at,
+                    terms: terms.clone(),
+                    kind,
+                };
+                let held_as = currently_held.get(&(e.report_id.clone(), e.revision)).copied();
+                match self.study(&run, &reference, terms.as_ref(), e) {
+                    Ok(study) => {
+                        facts.push(fact(FactKind::Priced(study)));
+                        if held_as.is_some() {
+                            releases.push((e.report_id.clone(), e.revision));
+                        }
+                        settled.priced += 1;
                     }
-                    settled.priced += 1;
-                }
-                Outcome::Held { status, reason } => {
-                    if held_as != Some(status) {
-                        holds.push(NewHold {
-                            report_id: target.report_id.clone(),
-                            revision: target.revision,
-                            client_id: target.client_id.clone(),
-                            provider_id: target.provider_id.clone(),
-                            period: target.period,
-                            status,
+                    Err((status, reason)) => {
+                        if held_as != Some(status) {
+                            holds.push(NewHold {
+                                report_id: e.report_id.clone(),
+                                revision: e.revision,
+                                client_id: e.client_id.clone(),
+                                provider_id: e.provider_id.clone(),
+                                period: *period,
+                                status,
+                                reason: reason.clone(),
+                            });
+                        }
+                        let reason = format!("{}: {reason}", status.as_str());
+                        facts.push(fact(FactKind::Held {
+                            report_id: e.report_id.clone(),
+                            revision: e.revision,
                             reason,
-                        });
+                        }));
+                        settled.held += 1;
                     }
-                    settled.held += 1;
-                }
-                Outcome::Superseded => {
-                    if held_as.is_some() {
-                        releases.push(key);
-                    }
-                    settled.superseded += 1;
                 }
             }
         }
+        settled.contracts = self.standing_contracts(&reference, &periods, &runs, &mut facts).await;
+
+        let outgoing: Vec<Outgoing<radfin_proto::pricing::v1::LiveFact>> = facts
+            .iter()
+            .map(|f| Outgoing {
+                subject: self.bus.names().priced_subject(f.period),
+                msg_id: fact_msg_id(f),
+                message: radfin_proto::pricing::v1::LiveFact::from(f),
+            })
+            .collect();
         self.bus.publish_all(&outgoing).await?;
         if !holds.is_empty() || !releases.is_empty() {
-            let mut conn = self.pool.get().await?;
+            let mut conn = self.pool.get().await.map_err(StorageError::from)?;
             radfin_db::held::release(&mut conn, &releases).await?;
             radfin_db::held::hold(&mut conn, &holds).await?;
         }
         Ok(settled)
     }
 
-    /// Prices each target within its client's period as stored now.
-    pub async fn price(&self, targets: &[Target]) -> anyhow::Result<Vec<Outcome>> {
-        let reference = self.reference.get().await?;
-        let mut groups: BTreeMap<(&ClientId, Period), Vec<usize>> = BTreeMap::new();
-        for (i, t) in targets.iter().enumerate() {
-            groups.entry((&t.client_id, t.period)).or_default().push(i);
+    /// The client-month's contract with its fallback rate (the rate of the period's last day).
+    fn terms(&self, run: &PricingRun, reference: &Reference, client_id: &ClientId) -> Option<Terms> {
+        let mut terms = run.terms(&reference.catalog, client_id)?;
+        if terms.currency != Currency::INR {
+            terms.fallback_rate = reference.fx.rate_on(terms.currency, run.period.last_day()).ok().cloned();
         }
-        let mut outcomes: Vec<Option<Outcome>> = targets.iter().map(|_| None).collect();
-        let mut conn = self.pool.get().await?;
-        for ((client_id, period), members) in groups {
-            let reports = radfin_db::reports::current_of_client_period(&mut conn, client_id, period).await?;
-            let run_id = live_run(&mut conn, period).await?;
-            let run = PricingRun { calendar: self.calendar, period, rules_as_of: Utc::now() };
-            let priced = run.price(&reference.catalog, &reports)?;
-            let by_id: HashMap<&str, usize> =
-                priced.reports.iter().enumerate().map(|(i, p)| (p.report_id.as_str(), i)).collect();
-            let held: HashMap<&str, usize> =
-                priced.held.iter().enumerate().map(|(i, h)| (h.report_id.as_str(), i)).collect();
-            for i in members {
-                let t = &targets[i];
-                let outcome = if let Some(&p) = by_id.get(t.report_id.as_str()) {
-                    let p = &priced.reports[p];
-                    if p.revision != t.revision {
-                        Outcome::Superseded
-                    } else {
-                        match reference.fx.to_inr(p.revenue, p.local_date) {
-                            Ok(revenue_inr) => Outcome::Priced(Box::new(PricedInRun {
-                                period,
-                                run_id,
-                                report: p.clone(),
-                                revenue_inr,
-                            })),
-                            Err(e) => Outcome::Held { status: HeldStatus::AwaitingFx, reason: e.to_string() },
-                        }
-                    }
-                } else if let Some(&h) = held.get(t.report_id.as_str()) {
-                    let h = &priced.held[h];
-                    if h.revision != t.revision {
-                        Outcome::Superseded
-                    } else {
-                        Outcome::Held { status: HeldStatus::of_reason(&h.reason), reason: h.reason.to_string() }
-                    }
-                } else {
-                    // Ingest stores a report before publishing it, so a report missing from its
-                    // client's month has a higher revision that moved it to another client or
-                    // period, where that revision is priced.
-                    tracing::debug!(report_id = %t.report_id, revision = t.revision, "superseded by a revision elsewhere");
-                    Outcome::Superseded
-                };
-                outcomes[i] = Some(outcome);
+        Some(terms)
+    }
+
+    /// One report priced for the live view, or the hold it is put under.
+    fn study(
+        &self,
+        run: &PricingRun,
+        reference: &Reference,
+        terms: Option<&Terms>,
+        e: &ReportEvent,
+    ) -> Result<StudyFact, (HeldStatus, String)> {
+        let quote = run
+            .quote(&reference.catalog, terms, e)
+            .map_err(|reason| (HeldStatus::of_reason(&reason), reason.to_string()))?;
+        let fx = match terms {
+            Some(t) if t.currency != Currency::INR && quote.card.is_some() => Some(
+                reference
+                    .fx
+                    .rate_on(t.currency, quote.local_date)
+                    .map_err(|err| (HeldStatus::AwaitingFx, err.to_string()))?
+                    .clone(),
+            ),
+            _ => None,
+        };
+        Ok(StudyFact {
+            report_id: e.report_id.clone(),
+            revision: e.revision,
+            provider_id: e.provider_id.clone(),
+            modality: e.modality,
+            grade: quote.grade,
+            status: e.status,
+            finalized_at: e.finalized_at,
+            local_date: quote.local_date,
+            cogs: quote.cogs,
+            cogs_rule_version: quote.cogs_rule_version,
+            card: quote.card,
+            fx,
+        })
+    }
+
+    /// States the contract of every client with a standing charge for each period not stated
+    /// yet with this reference data. Returns how many contract facts were added.
+    async fn standing_contracts(
+        &self,
+        reference: &Reference,
+        periods: &BTreeSet<Period>,
+        runs: &HashMap<Period, i64>,
+        facts: &mut Vec<LiveFact>,
+    ) -> usize {
+        let mut stated = self.stated.lock().await;
+        let mut added = 0;
+        for period in periods {
+            if stated.get(period) == Some(&reference.loaded_at) {
+                continue;
             }
+            let run = PricingRun { calendar: self.calendar, period: *period, rules_as_of: Utc::now() };
+            for client_id in reference.catalog.clients_with_rules() {
+                let Some(terms) = self.terms(&run, reference, client_id) else { continue };
+                if !terms.standing || matches!(terms.contract, Contract::PerStudy) {
+                    continue;
+                }
+                facts.push(LiveFact {
+                    period: *period,
+                    client_id: client_id.clone(),
+                    run_id: u64::try_from(runs[period]).unwrap_or_default(),
+                    priced_at: reference.loaded_at,
+                    terms: Some(terms),
+                    kind: FactKind::Contract,
+                });
+                added += 1;
+            }
+            // Marked before the publish succeeds: a failed publish fails the batch, whose
+            // redelivery finds the mark; so unmark on failure is not needed only if the facts
+            // are republished — keep it simple and restate on the next reference reload.
+            stated.insert(*period, reference.loaded_at);
         }
-        Ok(outcomes.into_iter().map(|o| o.expect("every target belongs to a group")).collect())
+        added
     }
 }
 
-async fn live_run(conn: &mut radfin_db::AsyncPgConnection, period: Period) -> Result<u64, StorageError> {
-    radfin_db::runs::live_run(conn, period).await.map(|id| u64::try_from(id).unwrap_or_default())
+/// `Nats-Msg-Id` of a fact: the same fact published twice is stored once.
+fn fact_msg_id(f: &LiveFact) -> String {
+    let at = f.priced_at.timestamp_nanos_opt().unwrap_or_default();
+    match f.report() {
+        Some((id, revision)) => format!("live:{id}:{revision}:{at}"),
+        None => format!("contract:{}:{}:{at}", f.client_id, f.period),
+    }
 }

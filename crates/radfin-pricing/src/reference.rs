@@ -15,6 +15,9 @@ use tokio::sync::Mutex;
 pub struct Reference {
     pub catalog: Catalog,
     pub fx: FxTable,
+    /// The version of the data: when its newest party, rule version or rate was recorded.
+    /// Facts priced from it carry it, and of two facts the ledger keeps the later.
+    pub loaded_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// The span of rate dates loaded: every rate radfin can have stored.
@@ -56,6 +59,7 @@ impl ReferenceCache {
         radfin_db::parties::load_into(&mut conn, &mut catalog).await?;
         radfin_db::rules::load_into(&mut conn, &mut catalog).await?;
         let fx = radfin_db::fx::load(&mut conn, EARLIEST_RATE, LATEST_RATE, self.max_rate_age_days).await?;
-        Ok(Reference { catalog, fx })
+        let loaded_at = radfin_db::rules::reference_version(&mut conn).await?;
+        Ok(Reference { catalog, fx, loaded_at })
     }
 }

@@ -16,8 +16,9 @@ use crate::reference::ReferenceCache;
 /// Held reports priced per settle.
 const CHUNK: usize = 1000;
 
-/// Retries every held report (but those held for a closed period, which only a rerun applies)
-/// after each change made through this replica, and every `every` for changes made elsewhere.
+/// After each change made through this replica: reprices every current report of the open
+/// periods. Every `every` (for changes made elsewhere, and rates that arrived): retries every
+/// held report but those held for a closed period, which only a rerun applies.
 pub async fn run(
     pricer: Arc<Pricer>,
     changed: Arc<Notify>,
@@ -25,15 +26,49 @@ pub async fn run(
     mut shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     loop {
-        tokio::select! {
-            () = changed.notified() => {}
-            () = tokio::time::sleep(every) => {}
+        let reprice = tokio::select! {
+            () = changed.notified() => true,
+            () = tokio::time::sleep(every) => false,
             () = shutdown.requested() => return Ok(()),
+        };
+        if reprice && let Err(e) = reprice_open(&pricer).await {
+            tracing::warn!(error = %format!("{e:#}"), "repricing the open months failed; will try again");
         }
         if let Err(e) = retry_held(&pricer).await {
             tracing::warn!(error = %format!("{e:#}"), "retrying held reports failed; will try again");
         }
     }
+}
+
+/// Prices every current report of the open periods again with the reference data as it is now
+/// (the ledger applies only what changed). Work proportional to the open months, once per change.
+async fn reprice_open(pricer: &Pricer) -> anyhow::Result<()> {
+    pricer.reference.invalidate().await;
+    let periods = {
+        let mut conn = pricer.pool.get().await?;
+        radfin_db::live::open_periods(&mut conn).await?
+    };
+    for period in periods {
+        let reports = {
+            let mut conn = pricer.pool.get().await?;
+            radfin_db::reports::current_of_period(&mut conn, period).await?
+        };
+        let targets: Vec<Target> = reports
+            .into_iter()
+            .map(|e| Target {
+                client_id: e.client_id,
+                provider_id: e.provider_id,
+                period,
+                report_id: e.report_id,
+                revision: e.revision,
+            })
+            .collect();
+        for chunk in targets.chunks(CHUNK) {
+            pricer.settle(chunk).await?;
+        }
+        tracing::info!(%period, reports = targets.len(), "open month repriced");
+    }
+    Ok(())
 }
 
 async fn retry_held(pricer: &Pricer) -> anyhow::Result<()> {

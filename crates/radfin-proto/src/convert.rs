@@ -5,19 +5,20 @@
 //!   handed over by their domain names (`MODALITY_CT` → `"CT"`); `UNSPECIFIED` or a number this
 //!   build does not know is handed over as text no domain name equals, so the domain reports the
 //!   field.
-//! - A priced report goes out with the period and run it was priced in and its INR value, and
-//!   comes back as a [`PricedInRun`]; money travels as decimal strings and is parsed exactly
-//!   ([`Decimal::from_str_exact`]), and every failure names its field ([`ConvertError`]).
+//! - A live fact (pricing → ledger, [`LiveFact`]) travels with money as decimal strings, parsed
+//!   exactly ([`Decimal::from_str_exact`]); every failure names its field ([`ConvertError`]).
 
 use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use radfin_domain::fx::{AppliedRate, InrAmount};
+use radfin_domain::fx::AppliedRate;
+use radfin_domain::live::{Card, FactKind, LiveFact, StudyFact, Terms};
 use radfin_domain::party::{ClientProfile, ProviderProfile};
 use radfin_domain::report::ValidationErrors;
-use radfin_domain::{ClientId, Currency, Money, Period, PricedReport, ProviderId, RawReport, ReportEvent, ReportId};
+use radfin_domain::rules::Contract;
+use radfin_domain::{ClientId, Currency, Money, Period, ProviderId, RawReport, ReportEvent, ReportId};
 use rust_decimal::Decimal;
 
 use crate::common::v1 as common;
@@ -227,115 +228,182 @@ pub fn report_from_proto(msg: &ingest::ReportEvent, now: DateTime<Utc>) -> Resul
 // ---------------------------------------------------------------------------------------------
 // Priced reports
 
-/// A priced report as it travels between pricing and the ledger: the domain's [`PricedReport`]
-/// with the period and pricing run it was priced in and its revenue converted to INR.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PricedInRun {
-    pub period: Period,
-    pub run_id: u64,
-    pub report: PricedReport,
-    pub revenue_inr: InrAmount,
-}
-
-impl From<&PricedInRun> for pricing::PricedReport {
-    fn from(m: &PricedInRun) -> Self {
-        let p = &m.report;
+impl From<&LiveFact> for pricing::LiveFact {
+    fn from(f: &LiveFact) -> Self {
+        let (outcome, report_id, revision, study, hold_reason) = match &f.kind {
+            FactKind::Priced(s) => {
+                (pricing::LiveOutcome::Priced, s.report_id.to_string(), s.revision, Some(study_msg(s)), String::new())
+            }
+            FactKind::Held { report_id, revision, reason } => {
+                (pricing::LiveOutcome::Held, report_id.to_string(), *revision, None, reason.clone())
+            }
+            FactKind::Contract => (pricing::LiveOutcome::Contract, String::new(), 0, None, String::new()),
+        };
         Self {
-            report_id: p.report_id.to_string(),
-            revision: p.revision,
-            period: m.period.to_string(),
-            client_id: p.client_id.to_string(),
-            provider_id: p.provider_id.to_string(),
-            modality: i32::from(common::Modality::from(p.modality)),
-            grade: i32::from(common::Grade::from(p.grade)),
-            status: i32::from(common::ReportStatus::from(p.status)),
-            finalized_at: instant_text(p.finalized_at),
-            local_date: date_text(p.local_date),
-            cogs: Some(pricing::Cogs {
-                amount_inr: amount_text(p.cogs, Currency::INR),
-                rule_version: p.cogs_rule_version,
-            }),
-            revenue: Some(pricing::Revenue {
-                amount: amount_text(p.revenue.amount, p.revenue.currency),
-                currency: p.revenue.currency.code().to_owned(),
-                rule_version: p.revenue_rule_version,
-                amount_inr: amount_text(m.revenue_inr.amount_inr, Currency::INR),
-                fx: m.revenue_inr.rate.as_ref().map(|r| pricing::FxApplied {
-                    inr_per_unit: r.inr_per_unit.to_string(),
-                    rate_date: date_text(r.rate_date),
-                    source: r.source.to_string(),
-                }),
-            }),
-            run_id: m.run_id,
+            period: f.period.to_string(),
+            client_id: f.client_id.to_string(),
+            run_id: f.run_id,
+            outcome: i32::from(outcome),
+            priced_at: instant_text(f.priced_at),
+            terms: f.terms.as_ref().map(terms_msg),
+            report_id,
+            revision,
+            study,
+            hold_reason,
         }
     }
 }
 
-/// Parses every field; the first problem is returned, naming its field. Also checks that
-/// `local_date` lies in `period`, which holds for everything the pricing engine produces, and
-/// that foreign-currency revenue carries its rate.
-impl TryFrom<&pricing::PricedReport> for PricedInRun {
+fn rate_msg(r: &AppliedRate) -> pricing::FxApplied {
+    pricing::FxApplied {
+        inr_per_unit: r.inr_per_unit.to_string(),
+        rate_date: date_text(r.rate_date),
+        source: r.source.to_string(),
+    }
+}
+
+fn terms_msg(t: &Terms) -> pricing::LiveTerms {
+    let (contract, amount, included) = match &t.contract {
+        Contract::PerStudy => ("PER_STUDY", Decimal::ZERO, 0),
+        Contract::MinimumCommitment { monthly_minimum } => ("MINIMUM_COMMITMENT", *monthly_minimum, 0),
+        Contract::Retainer { monthly_fee, included_studies } => ("RETAINER", *monthly_fee, *included_studies),
+    };
+    pricing::LiveTerms {
+        currency: t.currency.code().to_owned(),
+        contract: contract.to_owned(),
+        contract_amount: amount.to_string(),
+        included_studies: included,
+        tier_mode: t.tier_mode.to_string(),
+        tier_scope: t.tier_scope.to_string(),
+        rule_version: t.rule_version,
+        standing: t.standing,
+        fallback_rate: t.fallback_rate.as_ref().map(rate_msg),
+    }
+}
+
+fn study_msg(s: &StudyFact) -> pricing::LiveStudy {
+    pricing::LiveStudy {
+        provider_id: s.provider_id.to_string(),
+        modality: i32::from(common::Modality::from(s.modality)),
+        grade: i32::from(common::Grade::from(s.grade)),
+        status: i32::from(common::ReportStatus::from(s.status)),
+        finalized_at: instant_text(s.finalized_at),
+        local_date: date_text(s.local_date),
+        cogs: s.cogs.to_string(),
+        cogs_rule_version: s.cogs_rule_version,
+        card: s.card.as_ref().map(|c| pricing::LiveCard {
+            rule_version: c.rule_version,
+            up_to: c.tiers.iter().filter_map(|t| *t).collect(),
+            amounts: c.amounts.iter().map(Decimal::to_string).collect(),
+        }),
+        fx: s.fx.as_ref().map(rate_msg),
+    }
+}
+
+fn parse_rate(field: &'static str, fx: &pricing::FxApplied) -> Result<AppliedRate, ConvertError> {
+    if fx.source.is_empty() {
+        return Err(ConvertError::invalid(field, "source is required"));
+    }
+    Ok(AppliedRate {
+        inr_per_unit: parse_amount(field, &fx.inr_per_unit)?,
+        rate_date: parse_date(field, &fx.rate_date)?,
+        source: Arc::from(fx.source.as_str()),
+    })
+}
+
+fn parse_terms(t: &pricing::LiveTerms) -> Result<Terms, ConvertError> {
+    let currency = parse_currency("terms.currency", &t.currency)?;
+    let amount = || parse_amount("terms.contract_amount", &t.contract_amount);
+    let contract = match t.contract.as_str() {
+        "PER_STUDY" => Contract::PerStudy,
+        "MINIMUM_COMMITMENT" => Contract::MinimumCommitment { monthly_minimum: amount()? },
+        "RETAINER" => Contract::Retainer { monthly_fee: amount()?, included_studies: t.included_studies },
+        other => return Err(ConvertError::invalid("terms.contract", format!("unknown contract {other:?}"))),
+    };
+    Ok(Terms {
+        currency,
+        contract,
+        tier_mode: t.tier_mode.parse().map_err(|e| ConvertError::invalid("terms.tier_mode", e))?,
+        tier_scope: t.tier_scope.parse().map_err(|e| ConvertError::invalid("terms.tier_scope", e))?,
+        rule_version: t.rule_version,
+        standing: t.standing,
+        fallback_rate: t.fallback_rate.as_ref().map(|r| parse_rate("terms.fallback_rate", r)).transpose()?,
+    })
+}
+
+fn parse_study(report_id: ReportId, revision: u32, s: &pricing::LiveStudy) -> Result<StudyFact, ConvertError> {
+    let card = match &s.card {
+        None => None,
+        Some(c) => {
+            let amounts =
+                c.amounts.iter().map(|a| parse_amount("study.card.amounts", a)).collect::<Result<Vec<Decimal>, _>>()?;
+            if amounts.len() != c.up_to.len() + 1 || c.up_to.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(ConvertError::invalid(
+                    "study.card",
+                    "needs ascending up_to bounds and one amount more than bounds",
+                ));
+            }
+            let tiers: Vec<Option<u32>> = c.up_to.iter().map(|u| Some(*u)).chain([None]).collect();
+            Some(Card { rule_version: c.rule_version, tiers: tiers.into(), amounts: amounts.into() })
+        }
+    };
+    Ok(StudyFact {
+        report_id,
+        revision,
+        provider_id: parse_id("study.provider_id", &s.provider_id, ProviderId::parse)?,
+        modality: radfin_domain::Modality::from_proto("study.modality", s.modality)?,
+        grade: radfin_domain::Grade::from_proto("study.grade", s.grade)?,
+        status: radfin_domain::ReportStatus::from_proto("study.status", s.status)?,
+        finalized_at: parse_instant("study.finalized_at", &s.finalized_at)?,
+        local_date: parse_date("study.local_date", &s.local_date)?,
+        cogs: parse_amount("study.cogs", &s.cogs)?,
+        cogs_rule_version: s.cogs_rule_version,
+        card,
+        fx: s.fx.as_ref().map(|r| parse_rate("study.fx", r)).transpose()?,
+    })
+}
+
+/// Parses every field; the first problem is returned, naming its field.
+impl TryFrom<&pricing::LiveFact> for LiveFact {
     type Error = ConvertError;
 
-    fn try_from(msg: &pricing::PricedReport) -> Result<Self, ConvertError> {
-        let report_id = parse_id("report_id", &msg.report_id, ReportId::parse)?;
-        if msg.revision == 0 {
-            return Err(ConvertError::invalid("revision", "must be at least 1"));
-        }
+    fn try_from(msg: &pricing::LiveFact) -> Result<Self, ConvertError> {
         let period: Period = msg
             .period
             .parse()
             .map_err(|e: radfin_domain::period::PeriodParseError| ConvertError::invalid("period", e.to_string()))?;
         let client_id = parse_id("client_id", &msg.client_id, ClientId::parse)?;
-        let provider_id = parse_id("provider_id", &msg.provider_id, ProviderId::parse)?;
-        let modality = radfin_domain::Modality::from_proto("modality", msg.modality)?;
-        let grade = radfin_domain::Grade::from_proto("grade", msg.grade)?;
-        let status = radfin_domain::ReportStatus::from_proto("status", msg.status)?;
-        let finalized_at = parse_instant("finalized_at", &msg.finalized_at)?;
-        let local_date = parse_date("local_date", &msg.local_date)?;
-        if !period.contains(local_date) {
-            return Err(ConvertError::invalid("local_date", format!("must be in period {period}, got {local_date}")));
-        }
-        let cogs = msg.cogs.as_ref().ok_or(ConvertError::Missing { field: "cogs" })?;
-        let revenue = msg.revenue.as_ref().ok_or(ConvertError::Missing { field: "revenue" })?;
-        let cogs_amount = parse_amount("cogs.amount_inr", &cogs.amount_inr)?;
-        let revenue_currency = parse_currency("revenue.currency", &revenue.currency)?;
-        let revenue_amount = parse_amount("revenue.amount", &revenue.amount)?;
-        let amount_inr = parse_amount("revenue.amount_inr", &revenue.amount_inr)?;
-        let rate = match (&revenue.fx, revenue_currency == Currency::INR) {
-            (None, true) => None,
-            (Some(_), true) => return Err(ConvertError::invalid("revenue.fx", "must be absent for INR revenue")),
-            (None, false) => return Err(ConvertError::Missing { field: "revenue.fx" }),
-            (Some(fx), false) => Some(AppliedRate {
-                inr_per_unit: parse_amount("revenue.fx.inr_per_unit", &fx.inr_per_unit)?,
-                rate_date: parse_date("revenue.fx.rate_date", &fx.rate_date)?,
-                source: if fx.source.is_empty() {
-                    return Err(ConvertError::Missing { field: "revenue.fx.source" });
-                } else {
-                    Arc::from(fx.source.as_str())
-                },
-            }),
+        let report = || -> Result<(ReportId, u32), ConvertError> {
+            let id = parse_id("report_id", &msg.report_id, ReportId::parse)?;
+            if msg.revision == 0 {
+                return Err(ConvertError::invalid("revision", "must be at least 1"));
+            }
+            Ok((id, msg.revision))
         };
-
-        Ok(PricedInRun {
+        let kind = match pricing::LiveOutcome::try_from(msg.outcome) {
+            Ok(pricing::LiveOutcome::Priced) => {
+                let (id, revision) = report()?;
+                let study = msg.study.as_ref().ok_or(ConvertError::Missing { field: "study" })?;
+                let study = parse_study(id, revision, study)?;
+                if !period.contains(study.local_date) {
+                    return Err(ConvertError::invalid("study.local_date", format!("must be in period {period}")));
+                }
+                FactKind::Priced(study)
+            }
+            Ok(pricing::LiveOutcome::Held) => {
+                let (report_id, revision) = report()?;
+                FactKind::Held { report_id, revision, reason: msg.hold_reason.clone() }
+            }
+            Ok(pricing::LiveOutcome::Contract) => FactKind::Contract,
+            _ => return Err(ConvertError::invalid("outcome", format!("unknown outcome {}", msg.outcome))),
+        };
+        Ok(LiveFact {
             period,
+            client_id,
             run_id: msg.run_id,
-            report: PricedReport {
-                report_id,
-                revision: msg.revision,
-                client_id,
-                provider_id,
-                modality,
-                grade,
-                status,
-                finalized_at,
-                local_date,
-                cogs: cogs_amount,
-                cogs_rule_version: cogs.rule_version,
-                revenue: Money::new(revenue_amount, revenue_currency),
-                revenue_rule_version: revenue.rule_version,
-            },
-            revenue_inr: InrAmount { amount_inr, rate },
+            priced_at: parse_instant("priced_at", &msg.priced_at)?,
+            terms: msg.terms.as_ref().map(parse_terms).transpose()?,
+            kind,
         })
     }
 }

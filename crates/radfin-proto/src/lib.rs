@@ -8,7 +8,7 @@
 
 pub mod convert;
 
-pub use convert::{ConvertError, PricedInRun, report_from_proto, to_status};
+pub use convert::{ConvertError, report_from_proto, to_status};
 
 /// Types shared by every service: enumerations and money (`radfin.common.v1`).
 pub mod common {

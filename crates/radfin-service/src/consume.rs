@@ -1,18 +1,39 @@
 //! The consuming loop every service's bus consumer runs: fetch a batch, decode it (what cannot
 //! be decoded is dead-lettered with the reason, at once), hand it to the service, and only when
-//! the service has made its effects durable acknowledge the batch. On failure the batch is
-//! redelivered after a delay; on its last allowed delivery a message is dead-lettered with the
-//! failure as its reason, so nothing is silently lost.
+//! the service has made its effects durable acknowledge the batch.
+//!
+//! A failed batch is never nak'ed: how it is retried depends on whether the failure is
+//! retryable ([`is_retryable`]).
+//!
+//! - **Retryable** (the database or the broker is unreachable, a pool timeout, a serialization
+//!   failure, a handler's [`Transient`]): the batch stays in hand and the handler runs again in
+//!   process, after an exponential, jittered backoff ([`Batching::retry_delay`] doubling up to
+//!   [`MAX_RETRY_DELAY`]), for as long as it takes. In-progress acks keep the server from
+//!   delivering the messages again meanwhile, so an outage never counts against a message's
+//!   delivery attempts and never dead-letters it. A shutdown during the wait leaves the
+//!   messages unacknowledged (they are delivered again after `ack_wait`).
+//! - **Permanent** (anything else): the batch is split in halves and the handler runs on each,
+//!   recursively, so that only the messages that fail on their own are dead-lettered, with the
+//!   failure as their reason, and every other message of the batch is handled and acked.
+//!
+//! Handlers must therefore be idempotent (a message may be handled again, alone or with others)
+//! and may be called with any subset of a batch, in the batch's order.
 
 use std::future::Future;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use futures::future::join_all;
-use radfin_bus::{Bus, Consumer, Delivery};
+use radfin_bus::{Bus, BusError, Consumer, Delivery};
+use radfin_db::StorageError;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::shutdown::Shutdown;
+
+/// Longest wait between two attempts at a batch that failed with a retryable error (jitter adds
+/// up to as much again), and between two fetches that failed.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
 
 /// How a consumer takes its messages.
 #[derive(Clone, Copy, Debug)]
@@ -21,7 +42,9 @@ pub struct Batching {
     pub max: usize,
     /// How long a fetch waits for the batch to fill.
     pub wait: Duration,
-    /// Delay before a failed batch is redelivered.
+    /// First wait before a batch that failed with a retryable error is handled again (in
+    /// process, the messages kept in hand); doubled per attempt up to [`MAX_RETRY_DELAY`]. Also
+    /// the first wait after a failed fetch.
     pub retry_delay: Duration,
 }
 
@@ -31,7 +54,73 @@ impl Default for Batching {
     }
 }
 
-/// Runs until `shutdown`; the batch in hand when it is requested is finished first.
+/// Marks a handler's error as transient: the batch is handled again after a backoff, in
+/// process, however long it takes, and never dead-lettered for it. For failures the handler
+/// knows to be temporary that [`is_retryable`] cannot recognize by type, such as an
+/// optimistic-concurrency conflict:
+///
+/// ```
+/// use anyhow::Context as _;
+/// use radfin_service::consume::{self, Transient};
+///
+/// fn book() -> anyhow::Result<()> {
+///     // As a context of an error…
+///     Err(anyhow::anyhow!("client month changed concurrently")).context(Transient)?;
+///     // …or wrapping one.
+///     Err(consume::transient(anyhow::anyhow!("client month changed concurrently")))
+/// }
+/// let e = book().unwrap_err();
+/// assert!(consume::is_retryable(&e));
+/// assert_eq!(format!("{e:#}"), "transient failure: client month changed concurrently");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Transient;
+
+impl std::fmt::Display for Transient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("transient failure")
+    }
+}
+
+impl std::error::Error for Transient {}
+
+/// `error` marked [`Transient`].
+pub fn transient(error: impl Into<anyhow::Error>) -> anyhow::Error {
+    error.into().context(Transient)
+}
+
+/// Whether handling again later may succeed. Walks the error's chain, outermost first, and
+/// answers for the first cause it knows: a [`Transient`] marker (anywhere) is retryable; a
+/// [`StorageError`] (or the diesel or pool error it translates) and a [`BusError`] answer with
+/// their own `is_retryable()`. Anything else is permanent.
+pub fn is_retryable(error: &anyhow::Error) -> bool {
+    // Contexts (`.context(Transient)`) are found by anyhow's downcast, not by the chain.
+    if error.downcast_ref::<Transient>().is_some() {
+        return true;
+    }
+    for cause in error.chain() {
+        if cause.is::<Transient>() {
+            return true;
+        }
+        if let Some(retryable) = StorageError::classify_retryable(cause) {
+            return retryable;
+        }
+        if let Some(e) = cause.downcast_ref::<BusError>() {
+            return e.is_retryable();
+        }
+    }
+    false
+}
+
+/// Whether the loop goes on or stops (shutdown requested while waiting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Runs until `shutdown`; the handler call in progress when it is requested is finished first,
+/// a wait before a retry is not.
 pub async fn run<T, Fut>(
     name: &'static str,
     bus: &Bus,
@@ -44,17 +133,29 @@ pub async fn run<T, Fut>(
 where
     Fut: Future<Output = anyhow::Result<()>>,
 {
+    let consuming = Consuming {
+        name,
+        bus,
+        batching,
+        keep_alive: keep_alive_interval(consumer.ack_wait()),
+        shutdown: shutdown.clone(),
+    };
+    let mut fetch_backoff = None;
     loop {
         let fetched = tokio::select! {
             fetched = consumer.fetch(batching.max, batching.wait) => fetched,
             () = shutdown.requested() => return Ok(()),
         };
         let deliveries = match fetched {
-            Ok(d) => d,
+            Ok(d) => {
+                fetch_backoff = None;
+                d
+            }
             Err(e) => {
-                tracing::warn!(consumer = name, error = %e, "fetch failed; retrying");
+                let delay = next_delay(&mut fetch_backoff, batching);
+                tracing::warn!(consumer = name, error = %e, retry_in_ms = delay.as_millis(), "fetch failed; retrying");
                 tokio::select! {
-                    () = tokio::time::sleep(batching.retry_delay) => continue,
+                    () = tokio::time::sleep(delay) => continue,
                     () = shutdown.requested() => return Ok(()),
                 }
             }
@@ -66,65 +167,272 @@ where
         if let Err(e) = span.set_parent(deliveries[0].parent_context()) {
             tracing::debug!(error = %e, "no trace context to continue");
         }
-        handle_batch(name, bus, consumer, batching, deliveries, &decode, &mut handle).instrument(span).await;
+        if consuming.batch(deliveries, &decode, &mut handle).instrument(span).await == Flow::Stop {
+            return Ok(());
+        }
     }
 }
 
-async fn handle_batch<T, Fut>(
+/// What handling a batch needs besides the service's functions.
+struct Consuming<'a> {
     name: &'static str,
-    bus: &Bus,
-    consumer: &Consumer,
+    bus: &'a Bus,
     batching: Batching,
-    deliveries: Vec<Delivery>,
-    decode: &impl Fn(&Delivery) -> Result<T, String>,
-    handle: &mut impl FnMut(Vec<T>) -> Fut,
-) where
-    Fut: Future<Output = anyhow::Result<()>>,
-{
-    let mut items = Vec::with_capacity(deliveries.len());
-    let mut decoded = Vec::with_capacity(deliveries.len());
-    for d in deliveries {
-        match decode(&d) {
-            Ok(item) => {
-                items.push(item);
-                decoded.push(d);
+    /// How often messages in hand are reported in progress.
+    keep_alive: Duration,
+    shutdown: Shutdown,
+}
+
+impl Consuming<'_> {
+    /// Handles a batch until each of its messages is acked or dead-lettered, or shutdown is
+    /// requested while waiting to retry.
+    async fn batch<T, Fut>(
+        &self,
+        deliveries: Vec<Delivery>,
+        decode: &impl Fn(&Delivery) -> Result<T, String>,
+        handle: &mut impl FnMut(Vec<T>) -> Fut,
+    ) -> Flow
+    where
+        Fut: Future<Output = anyhow::Result<()>>,
+    {
+        let Some((items, decoded)) = self.decode_all(deliveries, decode).await else {
+            return Flow::Stop;
+        };
+        // Parts of the batch still to handle, the next on top; the first is the whole batch,
+        // whose items are decoded already (the others are decoded again from their messages).
+        let mut first = Some(items);
+        let mut parts = vec![decoded];
+        let mut backoff = None;
+        let mut attempt: u32 = 0;
+        while let Some(part) = parts.pop() {
+            let (items, part) = match first.take() {
+                Some(items) => (items, part),
+                None => match self.decode_all(part, decode).await {
+                    Some(decoded) => decoded,
+                    None => return Flow::Stop,
+                },
+            };
+            if items.is_empty() {
+                continue;
             }
-            Err(reason) => {
-                tracing::error!(consumer = name, subject = d.subject(), %reason, "undecodable message dead-lettered");
-                if let Err(e) = d.dead_letter(bus, &reason).await {
-                    tracing::error!(consumer = name, error = %e, "dead-lettering failed; the message will be redelivered");
+            let handled = self.keeping_alive(handle(items), &part, &parts).await;
+            match handled {
+                Ok(()) => {
+                    if attempt > 0 {
+                        tracing::info!(consumer = self.name, messages = part.len(), attempt, "handled after retrying");
+                    }
+                    (backoff, attempt) = (None, 0);
+                    self.ack(&part).await;
+                }
+                Err(e) if is_retryable(&e) => {
+                    attempt += 1;
+                    let delay = next_delay(&mut backoff, self.batching);
+                    tracing::warn!(
+                        consumer = self.name,
+                        error = %format!("{e:#}"),
+                        messages = part.len(),
+                        attempt,
+                        retry_in_ms = delay.as_millis(),
+                        "handling failed with a retryable error; retrying in process, not counted as a delivery"
+                    );
+                    if self.wait(delay, &part, &parts).await == Flow::Stop {
+                        let left = part.len() + parts.iter().map(Vec::len).sum::<usize>();
+                        tracing::info!(
+                            consumer = self.name,
+                            messages = left,
+                            "shutdown while waiting to retry; the messages are delivered again after ack_wait"
+                        );
+                        return Flow::Stop;
+                    }
+                    parts.push(part);
+                }
+                Err(e) => {
+                    let reason = format!("{e:#}");
+                    if let [delivery] = part.as_slice() {
+                        tracing::error!(
+                            consumer = self.name,
+                            subject = delivery.subject(),
+                            sequence = delivery.stream_sequence(),
+                            %reason,
+                            "message failed on its own with a permanent error; dead-lettering it"
+                        );
+                        if self.dead_letter(delivery, &reason, &parts).await == Flow::Stop {
+                            return Flow::Stop;
+                        }
+                    } else {
+                        tracing::warn!(
+                            consumer = self.name,
+                            error = %reason,
+                            messages = part.len(),
+                            "handling failed with a permanent error; splitting the batch to isolate the failing messages"
+                        );
+                        let mut left = part;
+                        let right = left.split_off(left.len() / 2);
+                        parts.push(right);
+                        parts.push(left);
+                    }
+                }
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Decodes every delivery: the items and their deliveries. What cannot be decoded is
+    /// dead-lettered at once. `None` when shutdown came while a dead letter waited for the broker.
+    async fn decode_all<T>(
+        &self,
+        deliveries: Vec<Delivery>,
+        decode: &impl Fn(&Delivery) -> Result<T, String>,
+    ) -> Option<(Vec<T>, Vec<Delivery>)> {
+        let mut items = Vec::with_capacity(deliveries.len());
+        let mut decoded = Vec::with_capacity(deliveries.len());
+        for d in deliveries {
+            match decode(&d) {
+                Ok(item) => {
+                    items.push(item);
+                    decoded.push(d);
+                }
+                Err(reason) => {
+                    tracing::error!(consumer = self.name, subject = d.subject(), %reason, "undecodable message; dead-lettering it");
+                    if self.dead_letter(&d, &reason, &[]).await == Flow::Stop {
+                        return None;
+                    }
+                }
+            }
+        }
+        Some((items, decoded))
+    }
+
+    /// Acks a handled part. Every consumer's effects are idempotent, so an unconfirmed ack is
+    /// enough: a lost one only means a redelivery that changes nothing.
+    async fn ack(&self, part: &[Delivery]) {
+        for result in join_all(part.iter().map(Delivery::ack_unconfirmed)).await {
+            if let Err(e) = result {
+                tracing::warn!(consumer = self.name, error = %e, "ack failed; the message will be redelivered");
+            }
+        }
+    }
+
+    /// Dead-letters `delivery`, waiting out a broker outage (with backoff) while keeping it
+    /// and `rest` alive. A dead letter the broker refuses for good is left to be delivered again.
+    async fn dead_letter(&self, delivery: &Delivery, reason: &str, rest: &[Vec<Delivery>]) -> Flow {
+        let mut backoff = None;
+        loop {
+            match delivery.dead_letter(self.bus, reason).await {
+                Ok(_) => return Flow::Continue,
+                Err(e) if e.is_retryable() => {
+                    let delay = next_delay(&mut backoff, self.batching);
+                    tracing::warn!(
+                        consumer = self.name,
+                        error = %e,
+                        retry_in_ms = delay.as_millis(),
+                        "dead-lettering failed with a retryable error; retrying"
+                    );
+                    if self.wait(delay, std::slice::from_ref(delivery), rest).await == Flow::Stop {
+                        return Flow::Stop;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(
+                        consumer = self.name,
+                        error = %e,
+                        "dead-lettering failed; the message will be delivered again after ack_wait"
+                    );
+                    return Flow::Continue;
                 }
             }
         }
     }
-    if items.is_empty() {
-        return;
+
+    /// Waits `delay` keeping the messages in hand alive; `Stop` when shutdown is requested first.
+    async fn wait(&self, delay: Duration, part: &[Delivery], rest: &[Vec<Delivery>]) -> Flow {
+        let mut shutdown = self.shutdown.clone();
+        let waited = async {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => Flow::Continue,
+                () = shutdown.requested() => Flow::Stop,
+            }
+        };
+        self.keeping_alive(waited, part, rest).await
     }
-    match handle(items).await {
-        Ok(()) => {
-            // Every consumer's effects are idempotent, so an unconfirmed ack is enough: a lost
-            // one only means a redelivery that changes nothing.
-            for result in join_all(decoded.iter().map(Delivery::ack_unconfirmed)).await {
-                if let Err(e) = result {
-                    // The effects are durable and idempotent: a redelivery changes nothing.
-                    tracing::warn!(consumer = name, error = %e, "ack failed; the message will be redelivered");
+
+    /// Runs `work`, reporting the messages in hand (`part` and `rest`) in progress every
+    /// `keep_alive` meanwhile, so that the server does not deliver them again.
+    async fn keeping_alive<F: Future>(&self, work: F, part: &[Delivery], rest: &[Vec<Delivery>]) -> F::Output {
+        let every = self.keep_alive;
+        let keep_alive = async {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                ticks.tick().await;
+                let in_hand = part.iter().chain(rest.iter().flatten());
+                let results = join_all(in_hand.map(Delivery::in_progress)).await;
+                if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+                    tracing::warn!(consumer = self.name, error = %e, "in-progress ack failed");
                 }
             }
+        };
+        tokio::select! {
+            output = work => output,
+            () = keep_alive => unreachable!("keeping alive never ends"),
         }
-        Err(e) => {
-            let reason = format!("{e:#}");
-            tracing::warn!(consumer = name, error = %reason, messages = decoded.len(), "batch failed; redelivering");
-            for d in &decoded {
-                let result = if d.is_last_attempt(consumer.max_deliver()) {
-                    tracing::error!(consumer = name, subject = d.subject(), %reason, "last delivery failed; dead-lettered");
-                    d.dead_letter(bus, &reason).await.map(|_| ())
-                } else {
-                    d.nak(Some(batching.retry_delay)).await
-                };
-                if let Err(e) = result {
-                    tracing::warn!(consumer = name, error = %e, "nak failed; the message will be redelivered after ack_wait");
-                }
-            }
-        }
+    }
+}
+
+/// A third of `ack_wait`: two in-progress acks may be lost before a message is redelivered.
+fn keep_alive_interval(ack_wait: Duration) -> Duration {
+    (ack_wait / 3).max(Duration::from_millis(50))
+}
+
+/// The next wait of `backoff`, started anew when it is `None`.
+fn next_delay(backoff: &mut Option<ExponentialBackoff>, batching: Batching) -> Duration {
+    let max = MAX_RETRY_DELAY.max(batching.retry_delay);
+    backoff
+        .get_or_insert_with(|| {
+            ExponentialBuilder::default()
+                .with_min_delay(batching.retry_delay)
+                .with_max_delay(max)
+                .with_jitter()
+                .without_max_times()
+                .build()
+        })
+        .next()
+        .unwrap_or(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use anyhow::Context as _;
+
+    use super::*;
+
+    #[test]
+    fn retryability_is_read_from_the_error_chain() {
+        let outage = anyhow::Error::new(StorageError::Retryable { message: "could not serialize".into() });
+        assert!(is_retryable(&outage));
+        assert!(is_retryable(&outage.context("appending ledger entries").context("batch of 3")));
+
+        let corrupt = anyhow::Error::new(StorageError::Corrupt("bad rule".into())).context("pricing");
+        assert!(!is_retryable(&corrupt));
+        assert!(!is_retryable(&anyhow::anyhow!("report R-1 has no price")));
+
+        let conflict = transient(anyhow::anyhow!("client month booked concurrently"));
+        assert!(is_retryable(&conflict));
+        assert!(is_retryable(&conflict.context("ledger")));
+        let marked: anyhow::Result<()> = Err(std::io::Error::other("stale version")).context(Transient);
+        assert!(is_retryable(&marked.unwrap_err()));
+
+        let bus = anyhow::Error::new(BusError::InvalidConfig("prefix".into()));
+        assert!(!is_retryable(&bus));
+    }
+
+    #[test]
+    fn backoff_grows_to_its_cap() {
+        let batching = Batching { retry_delay: Duration::from_millis(100), ..Batching::default() };
+        let mut backoff = None;
+        let delays: Vec<Duration> = (0..12).map(|_| next_delay(&mut backoff, batching)).collect();
+        assert!(delays[0] >= Duration::from_millis(100) && delays[0] <= Duration::from_millis(200), "{delays:?}");
+        assert!(delays.iter().all(|d| *d <= MAX_RETRY_DELAY * 2), "{delays:?}");
+        assert!(delays[11] >= MAX_RETRY_DELAY, "{delays:?}");
+        assert_eq!(keep_alive_interval(Duration::from_secs(30)), Duration::from_secs(10));
     }
 }

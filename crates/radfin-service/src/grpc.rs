@@ -10,6 +10,8 @@ use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
+use tonic_health::pb::health_server::HealthServer;
+use tonic_health::server::HealthReporter;
 
 /// Binds a service's listen address, naming it in the error.
 pub async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
@@ -19,6 +21,9 @@ pub async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
 /// Serves `routes` on `listener` until `shutdown` resolves, then stops accepting, reports
 /// NOT_SERVING, and waits for in-flight calls to finish. `names` are the fully qualified
 /// service names reported as SERVING by the health service.
+///
+/// A service with background tasks serves through [`crate::supervise::Supervisor::serve`]
+/// instead, which also stops serving when one of them fails.
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
@@ -26,9 +31,20 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
-    for name in names {
-        health.set_service_status(*name, ServingStatus::Serving).await;
-    }
+    serve_with_health(listener, routes, names, health, health_service, shutdown).await
+}
+
+/// [`serve`] with a health reporter made by the caller, who may report NOT_SERVING before
+/// `shutdown` resolves.
+pub(crate) async fn serve_with_health(
+    listener: TcpListener,
+    routes: Routes,
+    names: &[&str],
+    health: HealthReporter,
+    health_service: HealthServer<impl tonic_health::pb::health_server::Health>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    set_status(&health, names, ServingStatus::Serving).await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(radfin_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -57,6 +73,14 @@ pub async fn serve(
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), drain)
         .await
         .context("grpc server")
+}
+
+/// Reports `status` for the whole server ("") and each of `names`.
+pub(crate) async fn set_status(health: &HealthReporter, names: &[&str], status: ServingStatus) {
+    health.set_service_status("", status).await;
+    for name in names {
+        health.set_service_status(*name, status).await;
+    }
 }
 
 /// A storage failure as a gRPC status: retryable ones are UNAVAILABLE (the client may retry),

@@ -1,9 +1,11 @@
 //! What every radfin service shares: configuration from the environment, telemetry (structured
 //! logs, OpenTelemetry traces exported over OTLP when configured), a gRPC server with health
-//! checking and reflection, and graceful shutdown.
+//! checking and reflection, the consuming loop (retrying outages in process, isolating bad
+//! messages), supervision of background tasks, and graceful shutdown.
 
 pub mod config;
 pub mod consume;
 pub mod grpc;
 pub mod shutdown;
+pub mod supervise;
 pub mod telemetry;

@@ -330,6 +330,29 @@ async fn replay_returns_exactly_the_period_s_messages() {
 }
 
 #[tokio::test]
+async fn a_message_reported_in_progress_is_not_delivered_again_after_ack_wait() {
+    let bus = bus_with(BusConfig { ack_wait: Duration::from_millis(600), ..test_config() }).await;
+    publish_report(&bus, period("2026-01"), &report("P-1", 1, "2026-01-05T09:00:00Z")).await;
+    let consumer = bus.durable_consumer(bus.names().reports_stream(), "ledger", None).await.expect("consumer");
+    assert_eq!(consumer.ack_wait(), Duration::from_millis(600));
+    let [held] = <[Delivery; 1]>::try_from(fetch_exactly(&consumer, 1).await).expect("one delivery");
+
+    // Held for three ack_waits, reported in progress every third of one: never redelivered.
+    let until = Instant::now() + Duration::from_millis(1800);
+    while Instant::now() < until {
+        held.in_progress().await.expect("in progress");
+        let again = consumer.fetch(1, Duration::from_millis(200)).await.expect("fetch");
+        assert!(again.is_empty(), "delivered again while in progress: {again:?}");
+    }
+    held.ack().await.expect("ack");
+    assert_nothing_pending(&consumer).await;
+    let info = bus.jetstream().get_stream(bus.names().reports_stream()).await.expect("stream");
+    assert_eq!(info.consumer_info("ledger").await.expect("consumer info").num_redelivered, 0);
+
+    teardown(&bus).await;
+}
+
+#[tokio::test]
 async fn a_durable_consumer_resumes_where_it_left_off() {
     let bus = bus().await;
     let jan = period("2026-01");

@@ -1,8 +1,9 @@
-//! `ledger::insert_entries`: partitions on demand, idempotent on the entry key.
+//! `ledger::insert_entries`: partitions on demand, one writer per book version, bookings and
+//! signed adjustments.
 
 use std::sync::Arc;
 
-use radfin_db::ledger::{self, LedgerSide, NewLedgerEntry};
+use radfin_db::ledger::{self, EntryReport, LedgerSide, NewLedgerEntry};
 use radfin_db::{reports, runs};
 use radfin_domain::fx::AppliedRate;
 use radfin_domain::{Currency, Grade, Period};
@@ -15,19 +16,27 @@ fn entries(report: &reports::NewReport, run_id: i64) -> [NewLedgerEntry; 2] {
     let entry = |side, currency, amount, fx: Option<AppliedRate>, amount_inr, rule_version| NewLedgerEntry {
         period: report.period(),
         run_id,
-        report_id: e.report_id.clone(),
-        revision: e.revision,
-        side,
         client_id: e.client_id.clone(),
-        provider_id: e.provider_id.clone(),
-        modality: e.modality,
-        grade: Grade::Consultant,
-        status: e.status,
+        line: "STUDY",
+        report: Some(EntryReport {
+            report_id: e.report_id.clone(),
+            revision: e.revision,
+            provider_id: e.provider_id.clone(),
+            modality: e.modality,
+            grade: Grade::Consultant,
+            status: e.status,
+        }),
+        side,
         currency,
         amount,
         fx,
         amount_inr,
         rule_version,
+        adjusts_id: None,
+        reason: None,
+        // Each report its own book version in these tests.
+        book_version: i64::from(e.revision) + if e.report_id.as_str() == "RPT-2" { 10 } else { 0 },
+        line_no: if side == LedgerSide::Cogs { 1 } else { 2 },
     };
     let rate =
         AppliedRate { inr_per_unit: dec!(83.123457), rate_date: report.period().first_day(), source: Arc::from("ECB") };
@@ -60,22 +69,50 @@ async fn ledger_entries_are_written_once_per_key() {
 
     // As the ledger service's role: it may execute the partition function and insert.
     let mut conn = db.connect_as("radfin_ledger").await.unwrap();
-    assert_eq!(ledger::insert_entries(&mut conn, &all).await.unwrap(), 6);
-    assert_eq!(ledger::insert_entries(&mut conn, &all).await.unwrap(), 0, "a redelivery changes nothing");
-    assert_eq!(ledger::insert_entries(&mut conn, &all[..1]).await.unwrap(), 0);
+    let written = ledger::insert_entries(&mut conn, &all).await.unwrap();
+    assert_eq!(written.len(), 6);
+    assert!(written.iter().all(|w| w.entry_kind == "BOOKING"));
+    // A second writer of the same book version is refused, and writes nothing.
+    let again = ledger::insert_entries(&mut conn, &all).await;
+    assert!(matches!(again, Err(radfin_db::StorageError::Conflict { .. })), "{again:?}");
+
+    // A signed adjustment references the booking it corrects.
+    let mut adjustment = entries(&batch[0], jan_run)[1].clone();
+    adjustment.amount = dec!(-5.00);
+    adjustment.amount_inr = dec!(-415.62);
+    adjustment.adjusts_id = Some(written[1].id);
+    adjustment.reason = Some("TIER");
+    adjustment.book_version = 7;
+    let adjusted = ledger::insert_entries(&mut conn, &[adjustment.clone()]).await.unwrap();
+    assert_eq!(adjusted[0].entry_kind, "ADJUSTMENT");
+    // A booking cannot be negative; an adjustment must say why.
+    let mut bad = adjustment.clone();
+    (bad.adjusts_id, bad.book_version) = (None, 8);
+    assert!(ledger::insert_entries(&mut conn, &[bad]).await.is_err());
+    let mut bad = adjustment;
+    (bad.reason, bad.book_version) = (None, 9);
+    assert!(ledger::insert_entries(&mut conn, &[bad]).await.is_err());
 
     let mut admin = db.pool().get().await.unwrap();
-    assert_eq!(count(&mut admin, "SELECT count(*) AS n FROM ledger_entries").await, 6);
-    assert_eq!(count(&mut admin, "SELECT count(*) AS n FROM ledger_entries_2026_01").await, 4);
+    assert_eq!(count(&mut admin, "SELECT count(*) AS n FROM ledger_entries").await, 7);
+    assert_eq!(count(&mut admin, "SELECT count(*) AS n FROM ledger_entries_2026_01").await, 5);
     assert_eq!(count(&mut admin, "SELECT count(*) AS n FROM ledger_entries_2026_02").await, 2);
     assert_eq!(count(&mut admin, "SELECT count(*) AS n FROM ledger_entries_default").await, 0);
 
     let of_report = ledger::of_report(&mut conn, batch[0].event().report_id.as_str()).await.unwrap();
-    let keys: Vec<(u32, LedgerSide)> = of_report.iter().map(|e| (e.revision, e.side)).collect();
+    let keys: Vec<(u32, LedgerSide, &str)> =
+        of_report.iter().map(|e| (e.report.as_ref().unwrap().revision, e.side, e.entry_kind.as_str())).collect();
     assert_eq!(
         keys,
-        [(1, LedgerSide::Cogs), (1, LedgerSide::Revenue), (2, LedgerSide::Cogs), (2, LedgerSide::Revenue)]
+        [
+            (1, LedgerSide::Cogs, "BOOKING"),
+            (1, LedgerSide::Revenue, "BOOKING"),
+            (2, LedgerSide::Cogs, "BOOKING"),
+            (2, LedgerSide::Revenue, "BOOKING"),
+            (1, LedgerSide::Revenue, "ADJUSTMENT"),
+        ]
     );
+    assert_eq!((of_report[4].adjusts_id, of_report[4].reason.as_deref()), (Some(of_report[1].id), Some("TIER")));
     let revenue = &of_report[1];
     assert_eq!((revenue.currency, revenue.amount, revenue.amount_inr), (Currency::USD, dec!(45.00), dec!(3740.56)));
     assert_eq!(revenue.fx.as_ref().map(|r| (r.inr_per_unit, &*r.source)), Some((dec!(83.123457), "ECB")));
@@ -86,7 +123,7 @@ async fn ledger_entries_are_written_once_per_key() {
     let jan = period("2026-01");
     let first = ledger::of_period(&mut conn, jan, 3, None).await.unwrap();
     let second = ledger::of_period(&mut conn, jan, 3, first.last().map(|e| e.id)).await.unwrap();
-    assert_eq!((first.len(), second.len()), (3, 1));
+    assert_eq!((first.len(), second.len()), (3, 2));
     assert!(first.iter().chain(&second).all(|e| e.period == jan && e.run_id == jan_run));
     assert!(first.last().unwrap().id < second[0].id);
 
@@ -101,7 +138,7 @@ async fn ledger_entries_are_written_once_per_key() {
     )
     .await
     .unwrap();
-    assert_eq!(ledger::insert_entries(&mut conn, &entries(&batch[1], rerun)).await.unwrap(), 2);
+    assert_eq!(ledger::insert_entries(&mut conn, &entries(&batch[1], rerun)).await.unwrap().len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,7 +160,7 @@ async fn a_period_gets_its_partition_once_even_when_writers_race() {
         tokio::spawn(async move {
             let r = report(id, 1, if id == "RPT-1" { "2026-03-10T10:00:00Z" } else { "2026-03-11T10:00:00Z" });
             radfin_db::transaction_with_retry(&pool, 10, async |conn| {
-                ledger::insert_entries(conn, &entries(&r, run)).await
+                ledger::insert_entries(conn, &entries(&r, run)).await.map(|w| w.len())
             })
             .await
         })

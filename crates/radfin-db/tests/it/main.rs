@@ -3,6 +3,7 @@
 
 mod append_only;
 mod fx;
+mod fx_manual;
 mod held;
 mod ledger;
 mod migrations;
@@ -11,3 +12,4 @@ mod reports;
 mod retry;
 mod runs;
 mod support;
+mod sync_runs;

@@ -12,7 +12,7 @@ const SERVICE_ROLES: [&str; 4] = ["radfin_ingest", "radfin_pricing", "radfin_led
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_apply_twice_and_revert() {
     let db = db().await;
-    let migrations = 7;
+    let migrations = 9;
     radfin_db::migrate(db.url()).await.expect("a second migration is a no-op");
     radfin_db::migrate(db.url()).await.expect("and a third");
     let mut conn = db.pool().get().await.unwrap();
@@ -55,18 +55,21 @@ async fn service_roles_own_nothing_and_hold_least_privilege() {
         )
         .await;
         assert_eq!(owned, 0, "{role} owns nothing");
-        // Nothing any service role may UPDATE, DELETE or TRUNCATE, except the outbox and the projection.
+        // Nothing any service role may UPDATE, DELETE or TRUNCATE, except the outbox, the live
+        // books' version rows and the projection.
         let writable = privileged_tables(&mut conn, role, "UPDATE, DELETE, TRUNCATE").await;
         let expected: &[&str] = match role {
             "radfin_ingest" => &["report_outbox"],
-            "radfin_ledger" | "radfin_reporting" => &["margin_summary"],
+            // The live books' lock-and-version rows.
+            "radfin_ledger" => &["live_books", "margin_summary"],
+            "radfin_reporting" => &["margin_summary"],
             _ => &[],
         };
         assert_eq!(writable, expected, "{role} may change only these tables");
     }
     assert_eq!(
         privileged_tables(&mut conn, "radfin_ingest", "INSERT").await,
-        ["audit_log", "report_outbox", "reports"]
+        ["audit_log", "report_outbox", "reports", "sync_runs"]
     );
     assert_eq!(
         privileged_tables(&mut conn, "radfin_pricing", "INSERT").await,
@@ -91,6 +94,8 @@ async fn service_roles_own_nothing_and_hold_least_privilege() {
             "finance_invoice_lines",
             "finance_invoices",
             "ledger_entries",
+            "ledger_facts",
+            "live_books",
             "margin_summary",
             "payout_statement_lines",
             "payout_statements",
@@ -196,6 +201,7 @@ fn parse_schema_rs(text: &str) -> Tables {
                 "Date" => "date",
                 "Timestamptz" => "timestamp with time zone",
                 "Jsonb" => "jsonb",
+                "Bytea" => "bytea",
                 other => panic!("schema.rs: unexpected type {other}"),
             };
             let column = column.to_owned();

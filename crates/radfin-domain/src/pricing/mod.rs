@@ -21,12 +21,26 @@ pub use revenue::{ClientInvoiceDraft, InvoiceLine, InvoiceLineKind};
 
 use crate::catalog::Catalog;
 use crate::ids::{ClientId, ProviderId, ReportId};
+use crate::live::{Card, Terms};
 use crate::money::{Currency, Money};
 use crate::party::{Grade, ProviderProfile};
 use crate::period::{BusinessCalendar, Period};
 use crate::report::{Modality, ReportEvent, ReportStatus};
 use crate::rules::{ClientRules, Contract, ProviderRules, RuleVersion};
 use revenue::{Study, price_client_period};
+
+/// One report priced for the live view ([`PricingRun::quote`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Quote {
+    /// The provider's grade on the report's date.
+    pub grade: Grade,
+    pub local_date: NaiveDate,
+    /// INR; zero for a cancelled report.
+    pub cogs: Decimal,
+    pub cogs_rule_version: Option<u32>,
+    /// None for a cancelled report.
+    pub card: Option<Card>,
+}
 
 /// The frame of one pricing pass: which period, in which time zone, seeing which rules.
 #[derive(Clone, Copy, Debug)]
@@ -115,6 +129,9 @@ pub struct PricedReport {
     pub cogs_rule_version: Option<u32>,
     /// In the client's contract currency: the study line plus its share of client-level lines.
     pub revenue: Money,
+    /// The report's own study line (tiers, uplifts), without the share of client-level lines:
+    /// what the live view books per report (spec §6).
+    pub study_line: Decimal,
     pub revenue_rule_version: Option<u32>,
 }
 
@@ -181,7 +198,7 @@ impl PricingRun {
         let mut invoices = Vec::new();
         for client_id in clients {
             let reports = by_client.remove(client_id).unwrap_or_default();
-            let resolved = self.resolve_client(catalog, client_id, &reports, &mut held);
+            let resolved = self.resolve_all(catalog, &reports, &mut held);
             self.price_client(catalog, client_id, resolved, &mut priced, &mut invoices, &mut held);
         }
         held.sort_by(|a, b| a.report_id.cmp(&b.report_id));
@@ -228,44 +245,100 @@ impl PricingRun {
     }
 
     /// Finds the parties and rules of each of a client's reports; holds those it cannot.
-    fn resolve_client<'a>(
+    fn resolve_all<'a>(
         &self,
         catalog: &'a Catalog,
-        client_id: &ClientId,
         reports: &[&'a ReportEvent],
         held: &mut Vec<HeldReport>,
     ) -> Vec<Resolved<'a>> {
-        let profiles = catalog.client(client_id);
-        let client_rules = catalog.client_rules(client_id);
-        let resolve = |report: &'a ReportEvent| -> Result<Resolved<'a>, HoldReason> {
-            let local = self.calendar.local(report.finalized_at);
-            let date = local.date();
-            let instant = report.finalized_at.timestamp_nanos_opt().unwrap_or(i64::MAX);
-            profiles.and_then(|v| v.in_force(date)).ok_or(HoldReason::UnknownClient)?;
-            let provider = catalog
-                .provider(&report.provider_id)
-                .and_then(|v| v.in_force(date))
-                .ok_or(HoldReason::UnknownProvider)?;
-            if report.status == ReportStatus::Cancelled {
-                return Ok(Resolved { report, instant, local, provider, rules: None });
-            }
-            let provider_rules =
-                catalog.provider_rules().select(date, self.rules_as_of).ok_or(HoldReason::NoProviderRule)?;
-            let client_rules =
-                client_rules.and_then(|h| h.select(date, self.rules_as_of)).ok_or(HoldReason::NoClientRule)?;
-            if client_rules.rules.prices(report.modality).is_none() {
-                return Err(HoldReason::NoUnitPrice { modality: report.modality });
-            }
-            Ok(Resolved { report, instant, local, provider, rules: Some((provider_rules, client_rules)) })
-        };
         let mut resolved = Vec::with_capacity(reports.len());
         for &report in reports {
-            match resolve(report) {
+            match self.resolve(catalog, report) {
                 Ok(r) => resolved.push(r),
                 Err(reason) => held.push(held_report(report, reason)),
             }
         }
         resolved
+    }
+
+    /// Finds the parties and rules of one report, or why it cannot be priced.
+    fn resolve<'a>(&self, catalog: &'a Catalog, report: &'a ReportEvent) -> Result<Resolved<'a>, HoldReason> {
+        let local = self.calendar.local(report.finalized_at);
+        let date = local.date();
+        let instant = report.finalized_at.timestamp_nanos_opt().unwrap_or(i64::MAX);
+        catalog.client(&report.client_id).and_then(|v| v.in_force(date)).ok_or(HoldReason::UnknownClient)?;
+        let provider =
+            catalog.provider(&report.provider_id).and_then(|v| v.in_force(date)).ok_or(HoldReason::UnknownProvider)?;
+        if report.status == ReportStatus::Cancelled {
+            return Ok(Resolved { report, instant, local, provider, rules: None });
+        }
+        let provider_rules =
+            catalog.provider_rules().select(date, self.rules_as_of).ok_or(HoldReason::NoProviderRule)?;
+        let client_rules = catalog
+            .client_rules(&report.client_id)
+            .and_then(|h| h.select(date, self.rules_as_of))
+            .ok_or(HoldReason::NoClientRule)?;
+        if client_rules.rules.prices(report.modality).is_none() {
+            return Err(HoldReason::NoUnitPrice { modality: report.modality });
+        }
+        Ok(Resolved { report, instant, local, provider, rules: Some((provider_rules, client_rules)) })
+    }
+
+    /// A client-month's contract for the live view: the client rules in force on the period's
+    /// last day (None: no rules, so nothing of the client's can be priced). The fallback rate
+    /// is the caller's to fill (it needs the FX table).
+    pub fn terms(&self, catalog: &Catalog, client_id: &ClientId) -> Option<Terms> {
+        let last_day = self.period.last_day();
+        let contract = catalog.client_rules(client_id)?.select(last_day, self.rules_as_of)?;
+        let rules = &contract.rules;
+        Some(Terms {
+            currency: rules.currency,
+            contract: rules.contract,
+            tier_mode: rules.tier_mode,
+            tier_scope: rules.tier_scope,
+            rule_version: contract.version,
+            standing: catalog.client(client_id).and_then(|v| v.in_force(last_day)).is_some(),
+            fallback_rate: None,
+        })
+    }
+
+    /// Prices one report of the period for the live view: its COGS and its revenue at every
+    /// tier of its rule version ([`Card`]), for a book whose contract is `terms` — or why it is
+    /// held, exactly as [`PricingRun::price`] would hold it.
+    pub fn quote(&self, catalog: &Catalog, terms: Option<&Terms>, report: &ReportEvent) -> Result<Quote, HoldReason> {
+        let r = self.resolve(catalog, report)?;
+        let Some(terms) = terms else { return Err(HoldReason::NoClientRule) };
+        let local_date = r.local.date();
+        let Some((provider_rules, client_rules)) = r.rules else {
+            return Ok(Quote {
+                grade: r.provider.grade,
+                local_date,
+                cogs: Decimal::ZERO,
+                cogs_rule_version: None,
+                card: None,
+            });
+        };
+        let rules = &client_rules.rules;
+        if rules.currency != terms.currency {
+            return Err(HoldReason::CurrencyChanged { report_rules: rules.currency, contract: terms.currency });
+        }
+        let (cogs, _) = cogs::cogs_amount(report, r.local, r.provider, &provider_rules.rules);
+        let amounts: Vec<Decimal> = (0..rules.tiers.len())
+            .map(|t| {
+                terms.currency.round(
+                    rules.study_amount(report.modality, t, report.body_regions, report.priority).unwrap_or_default(),
+                )
+            })
+            .collect();
+        let card =
+            Card { rule_version: client_rules.version, tiers: rules.tiers.as_slice().into(), amounts: amounts.into() };
+        Ok(Quote {
+            grade: r.provider.grade,
+            local_date,
+            cogs,
+            cogs_rule_version: Some(provider_rules.version),
+            card: Some(card),
+        })
     }
 
     /// Prices one client's period: COGS of each report, then the invoice over its billable ones.
@@ -323,15 +396,15 @@ impl PricingRun {
             invoices.push(draft);
         }
 
-        let mut study_revenue = study_revenue.into_iter();
+        let mut study_revenue = study_revenue.lines.into_iter().zip(study_revenue.shares);
         for r in &resolved {
-            let (cogs, cogs_rule_version, revenue, revenue_rule_version) = match r.rules {
+            let (cogs, cogs_rule_version, (study_line, share), revenue_rule_version) = match r.rules {
                 Some((provider_rules, client_rules)) => {
                     let (cogs, _) = cogs::cogs_amount(r.report, r.local, r.provider, &provider_rules.rules);
                     let revenue = study_revenue.next().expect("one revenue per billable study");
                     (cogs, Some(provider_rules.version), revenue, Some(client_rules.version))
                 }
-                None => (Decimal::ZERO, None, Decimal::ZERO, None),
+                None => (Decimal::ZERO, None, (Decimal::ZERO, Decimal::ZERO), None),
             };
             priced.push(PricedReport {
                 report_id: r.report.report_id.clone(),
@@ -345,7 +418,8 @@ impl PricingRun {
                 local_date: r.local.date(),
                 cogs,
                 cogs_rule_version,
-                revenue: Money::new(revenue, currency),
+                revenue: Money::new(study_line + share, currency),
+                study_line,
                 revenue_rule_version,
             });
         }

@@ -61,13 +61,13 @@ pub(crate) struct Study<'a> {
 }
 
 /// Prices a client's billable studies (already in billing order) under the contract of
-/// `contract_rules`. Returns the invoice draft and each study's revenue, the client-level lines
-/// allocated over the studies, summing exactly to the taxable value.
+/// `contract_rules`. Returns the invoice draft and each study's line and share of the
+/// client-level lines (allocated over the studies), together summing exactly to the taxable value.
 pub(crate) fn price_client_period(
     client_id: &ClientId,
     contract_rules: &RuleVersion<ClientRules>,
     studies: &[Study<'_>],
-) -> (ClientInvoiceDraft, Vec<Decimal>) {
+) -> (ClientInvoiceDraft, StudyRevenue) {
     let structure = &*contract_rules.rules;
     let currency = structure.currency;
     let included = match structure.contract {
@@ -131,11 +131,12 @@ pub(crate) fn price_client_period(
         }
         Contract::MinimumCommitment { .. } => Decimal::ZERO,
     };
-    if !client_level.is_zero() && !studies.is_empty() {
-        let shares = allocate_equally(client_level, studies.len(), currency)
-            .expect("client-level amounts are validated to be in minor units and there are studies");
-        revenue.iter_mut().zip(shares).for_each(|(r, share)| *r += share);
-    }
+    let shares = if !client_level.is_zero() && !studies.is_empty() {
+        allocate_equally(client_level, studies.len(), currency)
+            .expect("client-level amounts are validated to be in minor units and there are studies")
+    } else {
+        vec![Decimal::ZERO; studies.len()]
+    };
 
     versions.sort_unstable();
     versions.dedup();
@@ -149,7 +150,13 @@ pub(crate) fn price_client_period(
         lines: lines.finish(),
         taxable_value: study_sum + client_level,
     };
-    (draft, revenue)
+    (draft, StudyRevenue { lines: revenue, shares })
+}
+
+/// Each study's own line and its share of the client-level lines, in billing order.
+pub(crate) struct StudyRevenue {
+    pub lines: Vec<Decimal>,
+    pub shares: Vec<Decimal>,
 }
 
 /// What makes two studies share an invoice line: cheap to compare, unlike the line's kind.

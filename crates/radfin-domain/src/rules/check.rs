@@ -8,6 +8,8 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::limits::{self, DecimalLimit};
+
 /// One problem in a rule document.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize)]
 pub struct RuleProblem {
@@ -39,18 +41,27 @@ impl RuleErrors {
     }
 }
 
-/// Bounds on a decimal value.
+/// Bounds on a decimal value: its digits ([`DecimalLimit`], checked first) and its range.
 #[derive(Clone, Copy)]
 pub(crate) struct Range {
+    pub limit: DecimalLimit,
     pub min: Decimal,
     pub min_inclusive: bool,
-    pub max: Decimal,
+    /// `None`: no bound besides the digits.
+    pub max: Option<Decimal>,
 }
 
 impl Range {
-    pub const NON_NEGATIVE: Range = Range { min: Decimal::ZERO, min_inclusive: true, max: Decimal::MAX };
-    pub const PERCENT: Range = Range { min: Decimal::ZERO, min_inclusive: true, max: Decimal::ONE_THOUSAND };
-    pub const MULTIPLIER: Range = Range { min: Decimal::ZERO, min_inclusive: false, max: Decimal::TEN };
+    /// An amount of money, 0 or more.
+    pub const MONEY: Range = Range { limit: limits::MONEY, min: Decimal::ZERO, min_inclusive: true, max: None };
+    pub const PERCENT: Range =
+        Range { limit: limits::PERCENT, min: Decimal::ZERO, min_inclusive: true, max: Some(limits::MAX_PERCENT) };
+    pub const MULTIPLIER: Range = Range {
+        limit: limits::MULTIPLIER,
+        min: Decimal::ZERO,
+        min_inclusive: false,
+        max: Some(limits::MAX_MULTIPLIER),
+    };
 }
 
 #[derive(Default)]
@@ -151,14 +162,11 @@ impl Checker {
                 return None;
             }
         };
-        let Ok(d) = Decimal::from_str_exact(text) else {
-            self.problem(path, format!("{text:?} is not a decimal number"));
-            return None;
-        };
+        let d = range.limit.parse(text).map_err(|e| self.problem(path, e.to_string())).ok()?;
         let above_min = if range.min_inclusive { d >= range.min } else { d > range.min };
-        if !above_min || d > range.max {
+        if !above_min || range.max.is_some_and(|max| d > max) {
             let lower = if range.min_inclusive { "at least" } else { "greater than" };
-            let upper = if range.max == Decimal::MAX { String::new() } else { format!(" and at most {}", range.max) };
+            let upper = range.max.map(|max| format!(" and at most {max}")).unwrap_or_default();
             self.problem(path, format!("must be {lower} {}{upper}, got {text}", range.min));
             return None;
         }

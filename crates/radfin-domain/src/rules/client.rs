@@ -6,8 +6,10 @@ use serde_json::{Map, Value};
 use super::check::{Checker, Range, RuleErrors, child, index};
 use super::{UpliftTable, modality_map, region_factors};
 use crate::ids::ClientId;
+use crate::limits::MAX_REPORT_AMOUNT;
 use crate::money::Currency;
 use crate::report::{MAX_BODY_REGIONS, Modality, Priority, named_enum};
+use crate::rounding::round_half_away;
 use crate::tax::TaxTreatment;
 
 named_enum!(
@@ -127,7 +129,7 @@ fn parse_doc(c: &mut Checker, doc: &Value) -> Option<ClientRules> {
     });
 
     let (additional_region_pct, uplift_pct) = (additional_region_pct?, uplift_pct?);
-    Some(ClientRules {
+    let rules = ClientRules {
         client_id: client_id?,
         currency: currency?,
         contract: contract?,
@@ -140,7 +142,46 @@ fn parse_doc(c: &mut Checker, doc: &Value) -> Option<ClientRules> {
         tax: tax?,
         region_factor: region_factors(additional_region_pct),
         uplift_factor: uplift_pct.factors(),
-    })
+    };
+    within_report_bound(c, &rules).then_some(rules)
+}
+
+/// Checks that no report can be charged more than [`MAX_REPORT_AMOUNT`]: the largest unit price
+/// with 10 body regions and the largest uplift, plus the monthly fee or minimum a report may
+/// carry (all of it when it is the month's only report). Reported at the largest price.
+fn within_report_bound(c: &mut Checker, rules: &ClientRules) -> bool {
+    let largest = Modality::ALL
+        .iter()
+        .filter_map(|m| rules.prices(*m).map(|prices| (m, prices)))
+        .flat_map(|(m, prices)| prices.iter().enumerate().map(move |(i, price)| (*m, i, *price)))
+        .fold(None, |best: Option<(Modality, usize, Decimal)>, (m, i, price)| match best {
+            Some((_, _, top)) if top >= price => best,
+            _ => Some((m, i, price)),
+        });
+    let Some((modality, tier, price)) = largest else { return true };
+    let region = rules.region_factor.last().copied().unwrap_or(Decimal::ONE);
+    let uplift = rules.uplift_factor.iter().copied().max().unwrap_or(Decimal::ONE);
+    let (line, plus) = match rules.contract {
+        Contract::PerStudy => (Decimal::ZERO, String::new()),
+        Contract::MinimumCommitment { monthly_minimum } => {
+            (monthly_minimum, format!(", plus the monthly minimum {monthly_minimum}"))
+        }
+        Contract::Retainer { monthly_fee, .. } => (monthly_fee, format!(", plus the monthly fee {monthly_fee}")),
+    };
+    let most = price * region * uplift + line;
+    if most <= MAX_REPORT_AMOUNT {
+        return true;
+    }
+    c.problem(
+        index(&child("$.unit_prices", modality.as_str()), tier),
+        format!(
+            "\"{price}\" can charge one report up to {} {} (with {MAX_BODY_REGIONS} body regions and the largest \
+             uplift{plus}); at most {MAX_REPORT_AMOUNT} is allowed",
+            round_half_away(most, 4),
+            rules.currency,
+        ),
+    );
+    false
 }
 
 fn parse_uplifts(c: &mut Checker, v: &Value) -> Option<UpliftTable> {
@@ -163,7 +204,7 @@ fn line_amount(
     currency: Option<Currency>,
 ) -> Option<Decimal> {
     let p = child(path, key);
-    let amount = c.required(obj, path, key).and_then(|v| c.decimal(v, &p, Range::NON_NEGATIVE))?;
+    let amount = c.required(obj, path, key).and_then(|v| c.decimal(v, &p, Range::MONEY))?;
     if let Some(cur) = currency
         && amount.scale() > cur.minor_units()
         && cur.round(amount) != amount
@@ -274,7 +315,7 @@ fn parse_unit_prices(
             return None;
         }
         let parsed: Vec<Option<Decimal>> =
-            items.iter().enumerate().map(|(i, x)| c.decimal(x, &index(p, i), Range::NON_NEGATIVE)).collect();
+            items.iter().enumerate().map(|(i, x)| c.decimal(x, &index(p, i), Range::MONEY)).collect();
         parsed.into_iter().collect()
     })?;
     if prices.iter().all(Option::is_none) {

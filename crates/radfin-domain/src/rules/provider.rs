@@ -8,9 +8,11 @@ use serde_json::Value;
 use super::check::{Checker, Range, RuleErrors, child, index};
 use super::{UpliftTable, modality_map, region_factors};
 use crate::ids::ProviderId;
+use crate::limits::MAX_REPORT_AMOUNT;
 use crate::money::Currency;
 use crate::party::Grade;
 use crate::report::{MAX_BODY_REGIONS, Modality, Priority};
+use crate::rounding::round_half_away;
 
 /// A `[start, end)` window of local wall-clock time; it may cross midnight.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -104,7 +106,7 @@ fn parse_doc(c: &mut Checker, doc: &Value) -> Option<ProviderRules> {
         c.problem("$.currency", "provider payouts are made in INR; the document must say \"INR\"");
     }
     let base_fee = c.required(root, "$", "base_fee").and_then(|v| {
-        let fees = modality_map(c, v, "$.base_fee", |c, v, p| c.decimal(v, p, Range::NON_NEGATIVE))?;
+        let fees = modality_map(c, v, "$.base_fee", |c, v, p| c.decimal(v, p, Range::MONEY))?;
         let mut all = [Decimal::ZERO; Modality::ALL.len()];
         let mut complete = true;
         for m in Modality::ALL {
@@ -150,7 +152,7 @@ fn parse_doc(c: &mut Checker, doc: &Value) -> Option<ProviderRules> {
             Decimal::ONE + (base + night_pct) / Decimal::ONE_HUNDRED
         })
     });
-    Some(ProviderRules {
+    let rules = ProviderRules {
         currency: currency?,
         base_fee: base_fee?,
         additional_region_pct,
@@ -162,7 +164,50 @@ fn parse_doc(c: &mut Checker, doc: &Value) -> Option<ProviderRules> {
         overrides: overrides?,
         region_factor: region_factors(additional_region_pct),
         uplift_factor,
-    })
+    };
+    within_report_bound(c, &rules).then_some(rules)
+}
+
+/// Checks that no report can cost more than [`MAX_REPORT_AMOUNT`]: the largest base fee
+/// (overrides included) with 10 body regions, the largest grade and seniority multipliers and the
+/// largest uplift (night included). Reported at the largest fee.
+fn within_report_bound(c: &mut Checker, rules: &ProviderRules) -> bool {
+    let general = Modality::ALL.iter().map(|m| (child("$.base_fee", m.as_str()), rules.base_fee[m.index()]));
+    let mut overridden: Vec<(String, Decimal)> = rules
+        .overrides
+        .iter()
+        .flat_map(|(id, fees)| {
+            Modality::ALL.iter().filter_map(move |m| {
+                let path = child(&child(&child("$.provider_overrides", id.as_str()), "base_fee"), m.as_str());
+                fees[m.index()].map(|fee| (path, fee))
+            })
+        })
+        .collect();
+    // The map has no order; the first path of the largest fee is reported.
+    overridden.sort();
+    let largest = general.chain(overridden).fold(None, |best: Option<(String, Decimal)>, (path, fee)| match best {
+        Some((_, top)) if top >= fee => best,
+        _ => Some((path, fee)),
+    });
+    let Some((path, fee)) = largest else { return true };
+    let factor = rules.region_factor.last().copied().unwrap_or(Decimal::ONE)
+        * rules.grade_multiplier.iter().copied().max().unwrap_or(Decimal::ONE)
+        * rules.seniority.iter().map(|b| b.multiplier).max().unwrap_or(Decimal::ONE)
+        * rules.uplift_factor.iter().flatten().copied().max().unwrap_or(Decimal::ONE);
+    let most = fee * factor;
+    if most <= MAX_REPORT_AMOUNT {
+        return true;
+    }
+    c.problem(
+        path,
+        format!(
+            "\"{fee}\" can cost one report up to {} {} (with {MAX_BODY_REGIONS} body regions, the largest grade and \
+             seniority multipliers and the largest uplift); at most {MAX_REPORT_AMOUNT} is allowed",
+            round_half_away(most, 4),
+            rules.currency,
+        ),
+    );
+    false
 }
 
 fn parse_grades(c: &mut Checker, v: &Value) -> Option<[Decimal; Grade::ALL.len()]> {
@@ -270,7 +315,7 @@ fn parse_overrides(c: &mut Checker, v: &Value) -> Option<FxHashMap<ProviderId, F
         let provider = ProviderId::parse(id).map_err(|e| c.problem(&p, format!("not a provider id: {e}"))).ok();
         let fees = c.object(body, &p, &["base_fee"]).and_then(|o| {
             let fees = c.required(o, &p, "base_fee")?;
-            modality_map(c, fees, &child(&p, "base_fee"), |c, v, p| c.decimal(v, p, Range::NON_NEGATIVE))
+            modality_map(c, fees, &child(&p, "base_fee"), |c, v, p| c.decimal(v, p, Range::MONEY))
         });
         match (provider, fees) {
             (Some(provider), Some(fees)) => {

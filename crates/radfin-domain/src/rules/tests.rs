@@ -234,3 +234,184 @@ fn rule_selection_is_bitemporal() {
     assert_eq!(pick("2025-03-31", "2030-01-01T00:00:00Z"), None);
     assert_eq!(pick("2025-06-01", "2025-03-01T00:00:00Z"), None);
 }
+
+/// The problem at `path`, as `path: message`.
+fn problem_at(err: &RuleErrors, path: &str) -> String {
+    err.0
+        .iter()
+        .find(|p| p.path == path)
+        .map(ToString::to_string)
+        .unwrap_or_else(|| panic!("no problem at {path}: {err}"))
+}
+
+const TOO_MANY_DIGITS: &str = "79228162514264337593543950335";
+const TOO_MANY_DECIMALS: &str = "1234567890.1234567890123456789";
+const BEYOND_A_DECIMAL: &str = "0.00000000000000000000000000001";
+
+#[test]
+fn unit_prices_are_bounded() {
+    let mut doc: serde_json::Value = serde_json::from_str(SPEC_CLIENT_RULES).unwrap();
+    doc["unit_prices"]["XRAY"] = json!([TOO_MANY_DIGITS, TOO_MANY_DECIMALS, BEYOND_A_DECIMAL]);
+    doc["unit_prices"]["CT"] = json!(["1000000000000", "40.12345", "999999999999.9999"]);
+    let err = ClientRules::parse(&doc.to_string()).unwrap_err();
+    assert_eq!(
+        problem_at(&err, "$.unit_prices.XRAY[0]"),
+        r#"$.unit_prices.XRAY[0]: "79228162514264337593543950335" has 29 integer digits; at most 12 are allowed"#
+    );
+    assert_eq!(
+        problem_at(&err, "$.unit_prices.XRAY[1]"),
+        r#"$.unit_prices.XRAY[1]: "1234567890.1234567890123456789" has 19 decimal places; at most 4 are allowed"#
+    );
+    assert_eq!(
+        problem_at(&err, "$.unit_prices.XRAY[2]"),
+        r#"$.unit_prices.XRAY[2]: "0.00000000000000000000000000001" has 29 decimal places; at most 4 are allowed"#
+    );
+    assert!(problem_at(&err, "$.unit_prices.CT[0]").ends_with("has 13 integer digits; at most 12 are allowed"));
+    assert!(problem_at(&err, "$.unit_prices.CT[1]").ends_with("has 5 decimal places; at most 4 are allowed"));
+    assert_eq!(
+        paths(&err),
+        [
+            "$.unit_prices.CT[0]",
+            "$.unit_prices.CT[1]",
+            "$.unit_prices.XRAY[0]",
+            "$.unit_prices.XRAY[1]",
+            "$.unit_prices.XRAY[2]"
+        ]
+    );
+    // Text that is no number at all is still called that.
+    doc["unit_prices"]["XRAY"] = json!(["abc", "8.00", "7.00"]);
+    doc["unit_prices"]["CT"] = json!(["40.00", "35.00", "30.00"]);
+    let err = ClientRules::parse(&doc.to_string()).unwrap_err();
+    assert_eq!(err.to_string(), r#"invalid rule document: $.unit_prices.XRAY[0]: "abc" is not a decimal number"#);
+}
+
+#[test]
+fn fees_and_line_amounts_are_bounded() {
+    let mut doc: serde_json::Value = serde_json::from_str(SPEC_CLIENT_RULES).unwrap();
+    doc["contract"] = json!({"type": "RETAINER", "monthly_fee": TOO_MANY_DIGITS, "included_studies": 10});
+    let err = ClientRules::parse(&doc.to_string()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"invalid rule document: $.contract.monthly_fee: "79228162514264337593543950335" has 29 integer digits; at most 12 are allowed"#
+    );
+    doc["contract"] = json!({"type": "MINIMUM_COMMITMENT", "monthly_minimum": TOO_MANY_DECIMALS});
+    let err = ClientRules::parse(&doc.to_string()).unwrap_err();
+    assert_eq!(
+        problem_at(&err, "$.contract.monthly_minimum"),
+        r#"$.contract.monthly_minimum: "1234567890.1234567890123456789" has 19 decimal places; at most 4 are allowed"#
+    );
+    // Within the digits, the currency's minor unit still applies to a line of its own.
+    doc["contract"] = json!({"type": "MINIMUM_COMMITMENT", "monthly_minimum": "100.005"});
+    let err = ClientRules::parse(&doc.to_string()).unwrap_err();
+    assert!(problem_at(&err, "$.contract.monthly_minimum").contains("USD minor units"), "{err}");
+
+    let mut doc: serde_json::Value = serde_json::from_str(SPEC_PROVIDER_RULES).unwrap();
+    doc["base_fee"]["MRI"] = json!(TOO_MANY_DIGITS);
+    doc["base_fee"]["CT"] = json!(TOO_MANY_DECIMALS);
+    doc["provider_overrides"]["RAD-007"]["base_fee"]["MRI"] = json!(BEYOND_A_DECIMAL);
+    let err = ProviderRules::parse(&doc.to_string()).unwrap_err();
+    assert_eq!(paths(&err), ["$.base_fee.CT", "$.base_fee.MRI", "$.provider_overrides.RAD-007.base_fee.MRI"]);
+    assert_eq!(
+        problem_at(&err, "$.base_fee.MRI"),
+        r#"$.base_fee.MRI: "79228162514264337593543950335" has 29 integer digits; at most 12 are allowed"#
+    );
+    assert!(problem_at(&err, "$.base_fee.CT").ends_with("has 19 decimal places; at most 4 are allowed"));
+    assert!(
+        problem_at(&err, "$.provider_overrides.RAD-007.base_fee.MRI")
+            .ends_with("has 29 decimal places; at most 4 are allowed")
+    );
+}
+
+#[test]
+fn percentages_and_multipliers_are_bounded() {
+    let mut doc: serde_json::Value = serde_json::from_str(SPEC_PROVIDER_RULES).unwrap();
+    doc["additional_region_pct"] = json!(TOO_MANY_DIGITS);
+    doc["uplift_pct"]["STAT"] = json!(TOO_MANY_DECIMALS);
+    doc["uplift_pct"]["NIGHT"] = json!("20.00001");
+    doc["grade_multiplier"]["JUNIOR"] = json!(TOO_MANY_DIGITS);
+    doc["seniority_multiplier"][1]["multiplier"] = json!("1.0500001");
+    let err = ProviderRules::parse(&doc.to_string()).unwrap_err();
+    assert_eq!(
+        paths(&err),
+        [
+            "$.additional_region_pct",
+            "$.grade_multiplier.JUNIOR",
+            "$.seniority_multiplier[1].multiplier",
+            "$.uplift_pct.NIGHT",
+            "$.uplift_pct.STAT",
+        ]
+    );
+    assert_eq!(
+        problem_at(&err, "$.additional_region_pct"),
+        r#"$.additional_region_pct: "79228162514264337593543950335" has 29 integer digits; at most 4 are allowed"#
+    );
+    assert_eq!(
+        problem_at(&err, "$.uplift_pct.STAT"),
+        r#"$.uplift_pct.STAT: "1234567890.1234567890123456789" has 10 integer digits; at most 4 are allowed"#
+    );
+    assert!(problem_at(&err, "$.uplift_pct.NIGHT").ends_with("has 5 decimal places; at most 4 are allowed"));
+    assert!(problem_at(&err, "$.grade_multiplier.JUNIOR").ends_with("has 29 integer digits; at most 2 are allowed"));
+    assert!(
+        problem_at(&err, "$.seniority_multiplier[1].multiplier")
+            .ends_with("has 7 decimal places; at most 6 are allowed")
+    );
+
+    // Within the digits, the ranges still apply.
+    let mut doc: serde_json::Value = serde_json::from_str(SPEC_CLIENT_RULES).unwrap();
+    doc["uplift_pct"] = json!({"STAT": "1000.0001", "URGENT": BEYOND_A_DECIMAL});
+    let err = ClientRules::parse(&doc.to_string()).unwrap_err();
+    assert_eq!(
+        problem_at(&err, "$.uplift_pct.STAT"),
+        "$.uplift_pct.STAT: must be at least 0 and at most 1000, got 1000.0001"
+    );
+    assert_eq!(
+        problem_at(&err, "$.uplift_pct.URGENT"),
+        r#"$.uplift_pct.URGENT: "0.00000000000000000000000000001" has 29 decimal places; at most 4 are allowed"#
+    );
+}
+
+#[test]
+fn no_report_can_be_priced_beyond_the_bound() {
+    // 999 999 999 999 × (1 + 1000 % × 9 regions) × (1 + 20 % STAT) = 109 199 999 999 890.8: far too much for one report.
+    let mut doc: serde_json::Value = serde_json::from_str(SPEC_CLIENT_RULES).unwrap();
+    doc["unit_prices"]["MRI"] = json!(["55.00", "999999999999", "45.00"]);
+    doc["additional_region_pct"] = json!("1000");
+    let err = ClientRules::parse(&doc.to_string()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid rule document: $.unit_prices.MRI[1]: \"999999999999\" can charge one report up to \
+         109199999999890.80 USD (with 10 body regions and the largest uplift); at most 999999999999.9999 is allowed"
+    );
+    // At the bound it is accepted; a monthly fee one report may carry counts too.
+    doc["unit_prices"]["MRI"] = json!(["55.00", "1000000000", "45.00"]);
+    doc["additional_region_pct"] = json!("0");
+    doc["uplift_pct"] = json!({"STAT": "0"});
+    let max_price = |fee: &str| {
+        let mut doc = doc.clone();
+        doc["unit_prices"]["MRI"][1] = json!("999999999999.9999");
+        doc["contract"] = json!({"type": "RETAINER", "monthly_fee": fee, "included_studies": 0});
+        ClientRules::parse(&doc.to_string())
+    };
+    assert!(max_price("0").is_ok());
+    let err = max_price("0.01").unwrap_err();
+    assert!(err.to_string().contains("plus the monthly fee 0.01); at most 999999999999.9999 is allowed"), "{err}");
+
+    let mut doc: serde_json::Value = serde_json::from_str(SPEC_PROVIDER_RULES).unwrap();
+    doc["provider_overrides"]["RAD-007"]["base_fee"]["MRI"] = json!("100000000000");
+    let err = ProviderRules::parse(&doc.to_string()).unwrap_err();
+    // 100 000 000 000 × (1 + 50 % × 9) × 1.20 × 1.10 × (1 + (25 + 20) / 100)
+    assert_eq!(
+        err.to_string(),
+        "invalid rule document: $.provider_overrides.RAD-007.base_fee.MRI: \"100000000000\" can cost one report up \
+         to 1052700000000.0000 INR (with 10 body regions, the largest grade and seniority multipliers and the \
+         largest uplift); at most 999999999999.9999 is allowed"
+    );
+    doc["provider_overrides"]["RAD-007"]["base_fee"]["MRI"] = json!("1100.00");
+    doc["base_fee"]["NM"] = json!("999999999999");
+    doc["additional_region_pct"] = json!("0");
+    doc["uplift_pct"] = json!({});
+    doc["grade_multiplier"]["CONSULTANT"] = json!("1");
+    doc["seniority_multiplier"] = json!([{"min_years": 0, "multiplier": "1"}]);
+    doc.as_object_mut().unwrap().remove("night_window");
+    assert!(ProviderRules::parse(&doc.to_string()).is_ok());
+}

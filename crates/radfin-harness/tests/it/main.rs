@@ -2,7 +2,9 @@
 //! with real PostgreSQL and NATS; each test on its own database and bus prefix.
 
 mod fx_feed;
+mod outage;
 mod pipeline;
+mod reconcile;
 mod reflection;
 mod rejects;
 

@@ -58,14 +58,24 @@ async fn a_higher_revision_supersedes_and_repeats_add_nothing() {
     second.revision = 2;
     second.modality = Modality::Ct as i32;
     ingest.submit_report(SubmitReportRequest { report: Some(second) }).await.unwrap();
-    let e = wait_entries(&stack, "RPT-2", 4).await;
-    let revisions: Vec<(u32, i32)> = e.iter().map(|x| (x.revision, x.side)).collect();
+    // Revision 1's lines are reversed (they carry its modality) and revision 2's booked.
+    let e = wait_entries(&stack, "RPT-2", 6).await;
+    let lines: Vec<(u32, i32, &str, &str)> =
+        e.iter().map(|x| (x.revision, x.side, x.entry_kind.as_str(), x.reason.as_str())).collect();
+    let (cogs, revenue) = (Side::Cogs as i32, Side::Revenue as i32);
     assert_eq!(
-        revisions,
-        [(1, Side::Cogs as i32), (1, Side::Revenue as i32), (2, Side::Cogs as i32), (2, Side::Revenue as i32)]
+        lines,
+        [
+            (1, cogs, "BOOKING", ""),
+            (1, revenue, "BOOKING", ""),
+            (1, cogs, "ADJUSTMENT", "REVISION"),
+            (2, cogs, "ADJUSTMENT", "REVISION"),
+            (1, revenue, "ADJUSTMENT", "REVISION"),
+            (2, revenue, "ADJUSTMENT", "REVISION"),
+        ]
     );
-    let rev2_revenue = &e[3];
-    assert_eq!(rev2_revenue.amount, "2400.00"); // CT 2000 × 1.20
+    assert_eq!((e[4].amount.as_str(), e[5].amount.as_str()), ("-4800.00", "2400.00")); // MRI 4000, CT 2000 × 1.20
+    assert!(e[2..].iter().all(|x| x.adjusts_id == e[0].id || x.adjusts_id == e[1].id));
 
     // The period's current view counts the report once, at revision 2.
     let mut ledger = stack.ledger_client().await.unwrap();
@@ -73,8 +83,8 @@ async fn a_higher_revision_supersedes_and_repeats_add_nothing() {
         ledger.summarize_period(SummarizePeriodRequest { period: "2026-10".into() }).await.unwrap().into_inner();
     assert_eq!((summary.reports, summary.revenue_inr.as_str()), (1, "2400.00"));
 
-    // A priced message delivered again (published anew, past the broker's dedupe) adds nothing:
-    // the ledger's key is (period, report, revision, run, side).
+    // A fact delivered again (published anew, past the broker's dedupe) adds nothing: the
+    // ledger already applied it.
     let bus = radfin_bus::Bus::connect(&radfin_bus::BusConfig {
         url: radfin_harness::nats_url(),
         prefix: stack.prefix.clone(),
@@ -85,12 +95,12 @@ async fn a_higher_revision_supersedes_and_repeats_add_nothing() {
     let period = "2026-10".parse().unwrap();
     let mut replay = bus.replay(radfin_bus::PeriodStream::Priced, period).await.unwrap();
     let stored = futures::StreamExt::next(&mut replay).await.unwrap().unwrap();
-    let priced: radfin_proto::pricing::v1::PricedReport = stored.decode().unwrap();
+    let priced: radfin_proto::pricing::v1::LiveFact = stored.decode().unwrap();
     bus.publish(&bus.names().priced_subject(period), "redelivered-by-hand", &priced).await.unwrap();
     // A later report, consumed after the redelivered message, shows the ledger has caught up.
     ingest.submit_report(SubmitReportRequest { report: Some(night_mri("RPT-2-MARKER", "HOSP-INR")) }).await.unwrap();
     wait_entries(&stack, "RPT-2-MARKER", 2).await;
-    assert_eq!(entries(&stack, "RPT-2").await.len(), 4);
+    assert_eq!(entries(&stack, "RPT-2").await.len(), 6);
     stack.stop().await.unwrap();
 }
 
@@ -273,6 +283,18 @@ async fn a_revision_that_moves_a_report_to_another_period_is_priced_there() {
     .await;
     let rev2: Vec<&str> = e.iter().filter(|x| x.revision == 2).map(|x| x.period.as_str()).collect();
     assert_eq!(rev2, ["2026-11", "2026-11"]);
+    // Revision 1 counts in one period only: whatever October booked for it is reversed there.
+    let october = eventually("revision 1 reversed in October", || async {
+        let e = entries(&stack, "RPT-MOVE").await;
+        let net: rust_decimal::Decimal = e
+            .iter()
+            .filter(|x| x.period == "2026-10")
+            .map(|x| x.amount.parse::<rust_decimal::Decimal>().unwrap())
+            .sum();
+        net.is_zero().then_some(e)
+    })
+    .await;
+    assert!(october.iter().filter(|x| x.period == "2026-10").all(|x| x.revision == 1));
     // Whatever became of revision 1, the pipeline goes on.
     ingest.submit_report(SubmitReportRequest { report: Some(night_mri("RPT-AFTER-MOVE", "HOSP-INR")) }).await.unwrap();
     wait_entries(&stack, "RPT-AFTER-MOVE", 2).await;

@@ -7,10 +7,11 @@ use quick_xml::NsReader;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 use radfin_domain::fx::FxRate;
+use radfin_domain::limits;
 use radfin_domain::money::Currency;
 use rust_decimal::Decimal;
 
-use super::{FeedError, Location, Parsed, check_code, parse_date, parse_rate};
+use super::{FeedError, Location, Parsed, check_code, check_source, parse_date, parse_rate};
 
 /// The namespace of the envelope (`gesmes:` in the ECB's files).
 pub(super) const GESMES_NS: &str = "http://www.gesmes.org/xml/2002-08-01";
@@ -21,6 +22,7 @@ pub(super) const EUROFXREF_NS: &str = "http://www.ecb.int/vocabulary/2002-08-01/
 /// billable currency on each day, with `source` on every rate. See the [module
 /// documentation](super) for the rules.
 pub fn parse_ecb_xml(body: &[u8], source: &str) -> Result<Vec<FxRate>, FeedError> {
+    check_source(source)?;
     parse(body, source).map(|parsed| parsed.finish(source))
 }
 
@@ -212,7 +214,7 @@ impl EcbParser<'_> {
         if day.quotes.iter().any(|(code, _)| *code == currency) {
             return Err(FeedError::Duplicate { at: at() });
         }
-        let rate = parse_rate(&rate, at)?;
+        let rate = parse_rate(&rate, limits::FX_QUOTE, at)?;
         day.quotes.push((currency, rate));
         Ok(())
     }

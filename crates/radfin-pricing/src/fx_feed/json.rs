@@ -5,17 +5,18 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use radfin_domain::fx::FxRate;
+use radfin_domain::limits;
 use radfin_domain::money::Currency;
-use radfin_domain::rounding::FX_RATE_DECIMALS;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use super::{FeedError, Location, Parsed, billable, check_code, parse_date, parse_rate};
+use super::{FeedError, Location, Parsed, billable, check_code, check_source, parse_date, parse_rate};
 
 /// Parses a JSON feed body into INR per unit of each billable currency, with `source` on every
 /// rate. See the [module documentation](super) for the schema and the rules.
 pub fn parse_json(body: &[u8], source: &str) -> Result<Vec<FxRate>, FeedError> {
+    check_source(source)?;
     parse(body, source).map(|parsed| parsed.finish(source))
 }
 
@@ -99,11 +100,11 @@ pub(super) fn parse(body: &[u8], source: &str) -> Result<Parsed, FeedError> {
                 if !seen.insert((date, row.currency.clone())) {
                     return Err(FeedError::Duplicate { at: at() });
                 }
-                let inr_per_unit = parse_rate(&row.inr_per_unit.0, at)?;
-                if inr_per_unit.scale() > FX_RATE_DECIMALS {
-                    return Err(FeedError::TooPrecise { value: row.inr_per_unit.0, at: at() });
-                }
-                if let Some(currency) = billable(&row.currency) {
+                // A currency radfin does not bill in is checked, then skipped.
+                let currency = billable(&row.currency);
+                let limit = if currency.is_some() { limits::FX_RATE } else { limits::FX_QUOTE };
+                let inr_per_unit = parse_rate(&row.inr_per_unit.0, limit, at)?;
+                if let Some(currency) = currency {
                     parsed.rates.push(FxRate { rate_date: date, currency, inr_per_unit, source: source.to_owned() });
                 }
             }
@@ -123,7 +124,7 @@ pub(super) fn parse(body: &[u8], source: &str) -> Result<Parsed, FeedError> {
                 if quotes.iter().any(|(seen, _)| *seen == code) {
                     return Err(FeedError::Duplicate { at: at() });
                 }
-                let rate = parse_rate(&rate.0, at)?;
+                let rate = parse_rate(&rate.0, limits::FX_QUOTE, at)?;
                 quotes.push((code, rate));
             }
             parsed.add_eur_day(date, &quotes, source)?;

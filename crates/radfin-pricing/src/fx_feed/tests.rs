@@ -310,9 +310,67 @@ fn bad_dates_codes_and_rates_are_refused() {
             "{e:?}"
         );
     }
-    // more digits than a Decimal holds is refused, not rounded
+    // more digits than a Decimal holds is refused with the limit, not rounded
     let e = ecb_err(&daily_with("rate='1.0823'", "rate='1.00000000000000000000000000001'"));
-    assert!(matches!(e, FeedError::InvalidRate { .. }), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        r#"rate at day 2026-01-05, currency USD: "1.00000000000000000000000000001" has 29 decimal places; at most 10 are allowed"#
+    );
+}
+
+#[test]
+fn rates_out_of_bounds_are_refused_with_the_limit() {
+    // Quotes per 1 EUR: at most 12 integer digits and 10 decimal places.
+    let e = ecb_err(&daily_with("rate='1.0823'", "rate='79228162514264337593543950335'"));
+    assert_eq!(
+        e.to_string(),
+        r#"rate at day 2026-01-05, currency USD: "79228162514264337593543950335" has 29 integer digits; at most 12 are allowed"#
+    );
+    let e = ecb_err(&daily_with("rate='1.0823'", "rate='1234567890.1234567890123456789'"));
+    assert_eq!(
+        e.to_string(),
+        r#"rate at day 2026-01-05, currency USD: "1234567890.1234567890123456789" has 19 decimal places; at most 10 are allowed"#
+    );
+    // INR per unit derived from quotes: at most 4 integer digits. 89.5 / 0.00001 = 8 950 000.
+    let e = ecb_err(&daily_with("rate='1.0823'", "rate='0.00001'"));
+    assert_eq!(
+        e.to_string(),
+        r#"inr per unit derived at day 2026-01-05, currency USD: "8950000" has 7 integer digits; at most 4 are allowed"#
+    );
+    assert!(matches!(e, FeedError::DerivedOutOfBounds { at, .. } if at == quote("2026-01-05", "USD")));
+
+    // INR per unit given as such: at most 4 integer digits and 6 decimal places.
+    let inr = |rate: &str| {
+        format!(
+            r#"{{"base": "INR", "rates": [{{"date": "2026-01-05", "currency": "USD", "inr_per_unit": "{rate}"}}]}}"#
+        )
+    };
+    let e = json_err(&inr("79228162514264337593543950335"));
+    assert_eq!(
+        e.to_string(),
+        r#"rate at day 2026-01-05, currency USD: "79228162514264337593543950335" has 29 integer digits; at most 4 are allowed"#
+    );
+    let e = json_err(&inr("1234567890.1234567890123456789"));
+    assert_eq!(
+        e.to_string(),
+        r#"rate at day 2026-01-05, currency USD: "1234567890.1234567890123456789" has 10 integer digits; at most 4 are allowed"#
+    );
+    let e = json_err(&inr("0.00000000000000000000000000001"));
+    assert_eq!(
+        e.to_string(),
+        r#"rate at day 2026-01-05, currency USD: "0.00000000000000000000000000001" has 29 decimal places; at most 6 are allowed"#
+    );
+    assert!(matches!(json_err(&inr("10000")), FeedError::RateOutOfBounds { .. }));
+    assert_eq!(json(&inr("9999.999999")).unwrap().rates[0].inr_per_unit, dec!(9999.999999));
+}
+
+#[test]
+fn a_feed_may_not_call_itself_manual() {
+    let e = parse_ecb_xml(DAILY.as_bytes(), "MANUAL").unwrap_err();
+    assert!(matches!(e, FeedError::ReservedSource), "{e:?}");
+    assert_eq!(e.to_string(), r#"a feed's source may not be "MANUAL": it marks rates put by hand"#);
+    let body = r#"{"base": "EUR", "date": "2026-01-05", "rates": {"INR": "89.5"}}"#;
+    assert!(matches!(parse_json(body.as_bytes(), "MANUAL"), Err(FeedError::ReservedSource)));
 }
 
 #[test]
@@ -357,14 +415,14 @@ fn json_in_inr_per_unit() {
         {"date": "2026-01-05", "currency": "XAU", "inr_per_unit": "250000"},
         {"date": "2026-01-05", "currency": "JPY", "inr_per_unit": "0.55"}
     ]}"#;
-    let rates = parse_json(body.as_bytes(), "MANUAL").unwrap();
-    let manual = |date: &str, currency, r| FxRate { source: "MANUAL".to_owned(), ..rate(date, currency, r) };
+    let rates = parse_json(body.as_bytes(), "BANK").unwrap();
+    let bank = |date: &str, currency, r| FxRate { source: "BANK".to_owned(), ..rate(date, currency, r) };
     assert_eq!(
         rates,
         vec![
-            manual("2026-01-05", Currency::JPY, dec!(0.55)),
-            manual("2026-01-05", Currency::USD, dec!(83.123456)),
-            manual("2026-01-06", Currency::USD, dec!(83.52493)),
+            bank("2026-01-05", Currency::JPY, dec!(0.55)),
+            bank("2026-01-05", Currency::USD, dec!(83.123456)),
+            bank("2026-01-06", Currency::USD, dec!(83.52493)),
         ]
     );
 }
@@ -437,7 +495,10 @@ fn json_values_are_checked_like_the_ecb_s() {
     let e = json_err(&inr(&[row("2026-01-05", "USD", "83,1")]));
     assert!(matches!(e, FeedError::InvalidRate { .. }));
     let e = json_err(&inr(&[row("2026-01-05", "USD", "83.1234567")]));
-    assert_eq!(e.to_string(), "rate '83.1234567' at day 2026-01-05, currency USD has more than 6 decimal places");
+    assert_eq!(
+        e.to_string(),
+        r#"rate at day 2026-01-05, currency USD: "83.1234567" has 7 decimal places; at most 6 are allowed"#
+    );
     assert!(matches!(json_err(&inr(&[])), FeedError::NoRates));
 
     let eur = |date: &str, rates: &str| format!(r#"{{"base": "EUR", "date": "{date}", "rates": {{{rates}}}}}"#);

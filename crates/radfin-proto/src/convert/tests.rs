@@ -22,24 +22,6 @@ fn event() -> ReportEvent {
     }
 }
 
-fn priced() -> PricedReport {
-    PricedReport {
-        report_id: ReportId::parse("RPT-1").unwrap(),
-        revision: 3,
-        client_id: ClientId::parse("HOSP-001").unwrap(),
-        provider_id: ProviderId::parse("RAD-007").unwrap(),
-        modality: Modality::PetCt,
-        grade: Grade::Consultant,
-        status: ReportStatus::Final,
-        finalized_at: "2026-01-31T20:00:00.25Z".parse().unwrap(),
-        local_date: "2026-02-01".parse().unwrap(),
-        cogs: dec!(1134.00),
-        cogs_rule_version: Some(4),
-        revenue: Money::new(dec!(45.07), Currency::USD),
-        revenue_rule_version: Some(2),
-    }
-}
-
 fn period() -> Period {
     "2026-02".parse().unwrap()
 }
@@ -197,131 +179,94 @@ fn a_rejected_report_is_an_invalid_argument_naming_the_field() {
     assert_eq!(status.message(), "cogs: is required");
 }
 
-// --- priced reports --------------------------------------------------------------------------
+// --- live facts ------------------------------------------------------------------------------
 
-fn back(msg: &pricing::PricedReport) -> Result<PricedInRun, ConvertError> {
-    PricedInRun::try_from(&over_the_wire(msg))
+fn study() -> StudyFact {
+    StudyFact {
+        report_id: ReportId::parse("RPT-1").unwrap(),
+        revision: 3,
+        provider_id: ProviderId::parse("RAD-007").unwrap(),
+        modality: Modality::PetCt,
+        grade: Grade::Consultant,
+        status: ReportStatus::Final,
+        finalized_at: "2026-01-31T20:00:00.25Z".parse().unwrap(),
+        local_date: "2026-02-01".parse().unwrap(),
+        cogs: dec!(1134.00),
+        cogs_rule_version: Some(4),
+        card: Some(Card {
+            rule_version: 2,
+            tiers: vec![Some(100), Some(500), None].into(),
+            amounts: vec![dec!(45.07), dec!(40.00), dec!(35.125)].into(),
+        }),
+        fx: Some(AppliedRate {
+            inr_per_unit: dec!(83.123457),
+            rate_date: "2026-01-30".parse().unwrap(),
+            source: "ECB".into(),
+        }),
+    }
 }
 
-/// A priced report of period 2026-02 in run 7, its revenue converted at 83.123456 INR per unit.
-fn in_run(p: &PricedReport) -> PricedInRun {
-    let rate = (p.revenue.currency != Currency::INR).then(|| AppliedRate {
-        inr_per_unit: dec!(83.123456),
-        rate_date: "2026-01-30".parse().unwrap(),
-        source: Arc::from("ECB"),
-    });
-    let amount_inr = rate.as_ref().map_or(p.revenue.amount, |r| Currency::INR.round(p.revenue.amount * r.inr_per_unit));
-    PricedInRun { period: period(), run_id: 7, report: p.clone(), revenue_inr: InrAmount { amount_inr, rate } }
+fn fact(kind: FactKind) -> LiveFact {
+    LiveFact {
+        period: period(),
+        client_id: ClientId::parse("HOSP-001").unwrap(),
+        run_id: 7,
+        priced_at: "2026-02-10T12:00:00.123456Z".parse().unwrap(),
+        terms: Some(Terms {
+            currency: Currency::USD,
+            contract: Contract::Retainer { monthly_fee: dec!(1500.00), included_studies: 40 },
+            tier_mode: radfin_domain::rules::TierMode::Volume,
+            tier_scope: radfin_domain::rules::TierScope::PerModality,
+            rule_version: 2,
+            standing: true,
+            fallback_rate: Some(AppliedRate {
+                inr_per_unit: dec!(84),
+                rate_date: "2026-02-27".parse().unwrap(),
+                source: "MANUAL".into(),
+            }),
+        }),
+        kind,
+    }
 }
 
-fn msg_of(p: &PricedReport) -> pricing::PricedReport {
-    pricing::PricedReport::from(&in_run(p))
+fn round_trip(f: &LiveFact) -> Result<LiveFact, ConvertError> {
+    LiveFact::try_from(&over_the_wire(&pricing::LiveFact::from(f)))
 }
 
 #[test]
-fn priced_reports_round_trip() {
-    let p = priced();
-    let msg = msg_of(&p);
-    assert_eq!(msg.period, "2026-02");
-    assert_eq!(msg.local_date, "2026-02-01");
-    assert_eq!(msg.finalized_at, "2026-01-31T20:00:00.250Z");
-    assert_eq!(msg.modality, common::Modality::PetCt as i32);
-    assert_eq!(msg.grade, common::Grade::Consultant as i32);
-    let cogs = msg.cogs.as_ref().unwrap();
-    assert_eq!((cogs.amount_inr.as_str(), cogs.rule_version), ("1134.00", Some(4)));
-    let revenue = msg.revenue.as_ref().unwrap();
-    assert_eq!((revenue.amount.as_str(), revenue.currency.as_str()), ("45.07", "USD"));
-    assert_eq!(revenue.rule_version, Some(2));
-
-    assert_eq!(msg.run_id, 7);
-    assert_eq!(revenue.amount_inr, "3746.37");
-    let fx = revenue.fx.as_ref().unwrap();
-    assert_eq!(
-        (fx.inr_per_unit.as_str(), fx.rate_date.as_str(), fx.source.as_str()),
-        ("83.123456", "2026-01-30", "ECB")
-    );
-    let expected = in_run(&p);
-    assert_eq!(back(&msg), Ok(expected.clone()));
-    assert_eq!(pricing::PricedReport::from(&expected), msg);
-}
-
-#[test]
-fn every_grade_and_status_round_trips() {
-    for &grade in Grade::ALL {
-        for &status in ReportStatus::ALL {
-            let mut p = priced();
-            p.grade = grade;
-            p.status = status;
-            let msg = msg_of(&p);
-            assert_eq!(back(&msg).unwrap().report, p);
-        }
+fn live_facts_round_trip_exactly() {
+    for f in [
+        fact(FactKind::Priced(study())),
+        fact(FactKind::Priced(StudyFact { status: ReportStatus::Cancelled, card: None, cogs: dec!(0), ..study() })),
+        fact(FactKind::Held {
+            report_id: ReportId::parse("R-9").unwrap(),
+            revision: 2,
+            reason: "NO_RULE: none".into(),
+        }),
+        LiveFact { terms: None, ..fact(FactKind::Contract) },
+    ] {
+        assert_eq!(round_trip(&f).unwrap(), f);
     }
 }
 
 #[test]
-fn a_cancelled_report_keeps_zero_amounts_and_no_versions() {
-    let mut p = priced();
-    p.status = ReportStatus::Cancelled;
-    p.cogs = Decimal::ZERO;
-    p.cogs_rule_version = None;
-    p.revenue = Money::zero(Currency::JPY);
-    p.revenue_rule_version = None;
-    let msg = msg_of(&p);
-    let (cogs, revenue) = (msg.cogs.as_ref().unwrap(), msg.revenue.as_ref().unwrap());
-    assert_eq!((cogs.amount_inr.as_str(), cogs.rule_version), ("0.00", None));
-    assert_eq!((revenue.amount.as_str(), revenue.currency.as_str()), ("0", "JPY"));
-    assert_eq!(back(&msg).unwrap().report, p);
-}
-
-#[test]
-fn amounts_are_exact_and_never_lose_digits() {
-    // More digits than the currency's minor unit stay as they are; text is the exact amount.
-    let mut p = priced();
-    p.cogs = dec!(0.125);
-    p.revenue = Money::new(dec!(-12345678901234567890.12345678), Currency::EUR);
-    let msg = msg_of(&p);
-    assert_eq!(msg.cogs.as_ref().unwrap().amount_inr, "0.125");
-    assert_eq!(msg.revenue.as_ref().unwrap().amount, "-12345678901234567890.12345678");
-    let report = back(&msg).unwrap().report;
-    assert_eq!(report.cogs.to_string(), "0.125");
-    assert_eq!(report.revenue, p.revenue);
-}
-
-#[test]
-fn a_bad_priced_report_names_its_field() {
-    let good = msg_of(&priced());
-    type Spoil = fn(&mut pricing::PricedReport);
-    let cases: [(&str, Spoil); 19] = [
-        ("report_id", |m| m.report_id.clear()),
-        ("revision", |m| m.revision = 0),
+fn a_bad_live_fact_names_its_field() {
+    let good = pricing::LiveFact::from(&fact(FactKind::Priced(study())));
+    type Spoil = fn(&mut pricing::LiveFact);
+    let cases: [(&str, Spoil); 7] = [
         ("period", |m| m.period = "2026-13".into()),
-        ("client_id", |m| m.client_id = "HOSP 1".into()),
-        ("provider_id", |m| m.provider_id = "x".repeat(65)),
-        ("modality", |m| m.modality = 0),
-        ("grade", |m| m.grade = 17),
-        ("status", |m| m.status = 0),
-        ("finalized_at", |m| m.finalized_at = "2026-01-31 20:00".into()),
-        ("local_date", |m| m.local_date = "01/02/2026".into()),
-        ("local_date", |m| m.local_date = "2026-03-01".into()),
-        ("cogs", |m| m.cogs = None),
-        ("revenue", |m| m.revenue = None),
-        ("cogs.amount_inr", |m| m.cogs.as_mut().unwrap().amount_inr = "1,134.00".into()),
-        ("cogs.amount_inr", |m| m.cogs.as_mut().unwrap().amount_inr = String::new()),
-        ("revenue.amount", |m| m.revenue.as_mut().unwrap().amount = "4.5e1".into()),
-        (
-            "revenue.amount",
-            // 29 decimal places: more than a Decimal holds, refused rather than rounded.
-            |m| m.revenue.as_mut().unwrap().amount = "0.00000000000000000000000000001".into(),
-        ),
-        ("revenue.currency", |m| m.revenue.as_mut().unwrap().currency = "usd".into()),
-        ("revenue.currency", |m| m.revenue.as_mut().unwrap().currency = "XAU".into()),
+        ("report_id", |m| m.report_id = "bad id".into()),
+        ("revision", |m| m.revision = 0),
+        ("study", |m| m.study = None),
+        ("study.cogs", |m| m.study.as_mut().unwrap().cogs = "1.0e3".into()),
+        ("study.card", |m| m.study.as_mut().unwrap().card.as_mut().unwrap().amounts.pop().map(drop).unwrap_or(())),
+        ("study.local_date", |m| m.study.as_mut().unwrap().local_date = "2026-03-01".into()),
     ];
     for (field, spoil) in cases {
         let mut msg = good.clone();
         spoil(&mut msg);
-        let err = back(&msg).unwrap_err();
+        let err = LiveFact::try_from(&msg).unwrap_err();
         assert_eq!(err.field(), field, "{err}");
-        assert!(err.to_string().starts_with(&format!("{field}: ")), "{err}");
     }
 }
 
