@@ -81,6 +81,4 @@ GRANT SELECT, INSERT ON ledger_facts TO radfin_ledger;
 GRANT USAGE ON SEQUENCE ledger_facts_id_seq TO radfin_ledger;
 GRANT SELECT, INSERT, UPDATE ON live_books TO radfin_ledger;
 GRANT SELECT ON ledger_facts, live_books TO radfin_reporting, radfin_ingest;
--- Pricing reprices the open months' books when rules or parties change.
-GRANT SELECT ON live_books TO radfin_pricing;
 GRANT SELECT ON held_reports TO radfin_ingest;

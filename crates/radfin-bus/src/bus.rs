@@ -135,11 +135,21 @@ impl Bus {
             // Get or create, and update only when the settings differ: services start together,
             // and concurrent updates of one stream crash nats-server 2.9 (a nil dereference in
             // `updateWithAdvisory`), while concurrent identical creates are harmless.
-            let existing = self
-                .jetstream
-                .get_or_create_stream(config.clone())
-                .await
-                .map_err(|source| BusError::Stream { stream: name.to_owned(), source })?;
+            // Two services creating the same stream at once can make nats-server 2.9 answer the
+            // loser with "subjects overlap with an existing stream" (10065): the stream exists
+            // by then, so asking again finds it.
+            let mut attempt = 0;
+            let existing = loop {
+                attempt += 1;
+                match self.jetstream.get_or_create_stream(config.clone()).await {
+                    Ok(stream) => break stream,
+                    Err(source) if attempt < 5 => {
+                        tracing::debug!(stream = name, error = %source, attempt, "stream not ensured yet; asking again");
+                        tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                    }
+                    Err(source) => return Err(BusError::Stream { stream: name.to_owned(), source: source.into() }),
+                }
+            };
             let current = &existing.cached_info().config;
             let differs = current.subjects != config.subjects
                 || current.duplicate_window != config.duplicate_window

@@ -370,7 +370,8 @@ impl PartRow {
     }
 }
 
-/// Open periods that have live books (what a rule or party change reprices).
+/// Periods with stored reports that are not closed (what a rule, party or rate change
+/// reprices). From the reports, not the live books: the ledger may not have caught up yet.
 pub async fn open_periods(conn: &mut AsyncPgConnection) -> Result<Vec<Period>, StorageError> {
     #[derive(QueryableByName)]
     struct P {
@@ -378,10 +379,10 @@ pub async fn open_periods(conn: &mut AsyncPgConnection) -> Result<Vec<Period>, S
         period: String,
     }
     let rows: Vec<P> = diesel::sql_query(
-        "SELECT DISTINCT b.period FROM live_books b \
-         WHERE coalesce((SELECT s.state FROM period_states s WHERE s.period = b.period ORDER BY s.id DESC LIMIT 1), \
+        "SELECT p.period FROM (SELECT DISTINCT period FROM reports) p \
+         WHERE coalesce((SELECT s.state FROM period_states s WHERE s.period = p.period ORDER BY s.id DESC LIMIT 1), \
                         'OPEN') = 'OPEN' \
-         ORDER BY b.period",
+         ORDER BY p.period",
     )
     .load(conn)
     .await?;

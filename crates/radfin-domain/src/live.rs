@@ -766,6 +766,69 @@ impl LiveBook {
     }
 }
 
+/// A client-month as the live view must show it once settled, from the engine's pricing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineView {
+    pub client_id: crate::ids::ClientId,
+    pub currency: Currency,
+    /// The invoice's taxable value.
+    pub revenue: Decimal,
+    /// Study lines at their reports' rates, the client-level line at the rate of the month's
+    /// latest billable report date (the period's last day without one) — spec §6.
+    pub revenue_inr: Decimal,
+    pub cogs_inr: Decimal,
+    pub billable: usize,
+}
+
+/// What the live ledger of a priced month must hold per client (the invoices of
+/// [`crate::PricingRun::price`], valued in INR as spec §6 defines it).
+pub fn engine_view(
+    pricing: &crate::pricing::PeriodPricing,
+    fx: &crate::fx::FxTable,
+) -> Result<Vec<EngineView>, crate::fx::FxError> {
+    use crate::money::Money;
+    let mut views = Vec::with_capacity(pricing.invoices.len());
+    for inv in &pricing.invoices {
+        let reports: Vec<&crate::pricing::PricedReport> =
+            pricing.reports.iter().filter(|r| r.client_id == inv.client_id).collect();
+        let mut revenue_inr = Decimal::ZERO;
+        let (mut cogs_inr, mut billable) = (Decimal::ZERO, 0);
+        for r in reports.iter().filter(|r| r.status == ReportStatus::Final) {
+            revenue_inr += fx.to_inr(Money::new(r.study_line, inv.currency), r.local_date)?.amount_inr;
+            cogs_inr += r.cogs;
+            billable += 1;
+        }
+        let client_level: Decimal = inv
+            .lines
+            .iter()
+            .filter(|l| {
+                matches!(
+                    l.kind,
+                    crate::pricing::InvoiceLineKind::RetainerFee | crate::pricing::InvoiceLineKind::MinimumShortfall
+                )
+            })
+            .map(|l| l.amount)
+            .sum();
+        if !client_level.is_zero() {
+            let latest = reports
+                .iter()
+                .filter(|r| r.status == ReportStatus::Final)
+                .max_by(|a, b| (a.finalized_at, &a.report_id).cmp(&(b.finalized_at, &b.report_id)));
+            let date = latest.map_or(pricing.period.last_day(), |r| r.local_date);
+            revenue_inr += fx.to_inr(Money::new(client_level, inv.currency), date)?.amount_inr;
+        }
+        views.push(EngineView {
+            client_id: inv.client_id.clone(),
+            currency: inv.currency,
+            revenue: inv.taxable_value,
+            revenue_inr,
+            cogs_inr,
+            billable,
+        });
+    }
+    Ok(views)
+}
+
 /// `amount` with its INR value: `round(amount × rate)`, or itself in INR.
 fn convert(dims: Dims, amount: Decimal) -> Result<Part, BookError> {
     let amount_inr = match &dims.fx {

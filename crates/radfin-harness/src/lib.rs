@@ -201,3 +201,67 @@ mod tests {
         assert_eq!(super::with_host("postgres://localhost/db", addr), "postgres://127.0.0.1:6000/db");
     }
 }
+
+/// Compares the ledger's live view of `period` (`SummarizePeriod`, per client) with the engine's
+/// price of the month as stored (`PricingRun::price` over the stored current revisions, with the
+/// stored parties, rules and rates, valued in INR as spec §6 defines it). Returns one line per
+/// difference, empty when they agree to the paisa: revenue in the contract currency, revenue in
+/// INR, COGS and the billable reports.
+pub async fn live_view_differences(stack: &Stack, period: radfin_domain::Period) -> anyhow::Result<Vec<String>> {
+    use std::collections::BTreeMap;
+
+    use radfin_proto::ledger::v1::SummarizePeriodRequest;
+    use rust_decimal::Decimal;
+
+    let mut conn = stack.db.pool().get().await?;
+    let mut catalog = radfin_domain::Catalog::default();
+    radfin_db::parties::load_into(&mut conn, &mut catalog).await?;
+    radfin_db::rules::load_into(&mut conn, &mut catalog).await?;
+    let fx = radfin_db::fx::load(
+        &mut conn,
+        chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default(),
+        chrono::NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default(),
+        radfin_domain::fx::DEFAULT_MAX_RATE_AGE_DAYS,
+    )
+    .await?;
+    let reports = radfin_db::reports::current_of_period(&mut conn, period).await?;
+    drop(conn);
+    let run = radfin_domain::PricingRun {
+        calendar: radfin_domain::BusinessCalendar::default(),
+        period,
+        rules_as_of: chrono::Utc::now(),
+    };
+    let engine = radfin_domain::live::engine_view(&run.price(&catalog, &reports)?, &fx)?;
+
+    let summary = stack
+        .ledger_client()
+        .await?
+        .summarize_period(SummarizePeriodRequest { period: period.to_string() })
+        .await?
+        .into_inner();
+    let mut ledger: BTreeMap<String, (String, Decimal, Decimal, Decimal, u64)> = BTreeMap::new();
+    for c in summary.clients {
+        ledger.insert(
+            c.client_id.clone(),
+            (c.currency, c.revenue.parse()?, c.revenue_inr.parse()?, c.cogs_inr.parse()?, c.reports),
+        );
+    }
+    let mut differences = Vec::new();
+    for e in &engine {
+        let booked = ledger.remove(e.client_id.as_str()).unwrap_or_default();
+        let expected = (e.currency.code().to_owned(), e.revenue, e.revenue_inr, e.cogs_inr, e.billable as u64);
+        let nothing = e.revenue.is_zero() && e.cogs_inr.is_zero() && e.revenue_inr.is_zero();
+        if booked != expected && !(nothing && booked.1.is_zero() && booked.2.is_zero() && booked.3.is_zero()) {
+            differences.push(format!(
+                "{}: ledger (currency, revenue, revenue INR, COGS INR, reports) {booked:?}, engine {expected:?}",
+                e.client_id
+            ));
+        }
+    }
+    for (client, booked) in ledger {
+        if !(booked.1.is_zero() && booked.2.is_zero() && booked.3.is_zero()) {
+            differences.push(format!("{client}: ledger {booked:?}, but the engine bills nothing"));
+        }
+    }
+    Ok(differences)
+}

@@ -2,6 +2,7 @@
 //! with real PostgreSQL and NATS; each test on its own database and bus prefix.
 
 mod fx_feed;
+mod live;
 mod outage;
 mod pipeline;
 mod reconcile;
