@@ -147,7 +147,7 @@ impl Bus {
                         tracing::debug!(stream = name, error = %source, attempt, "stream not ensured yet; asking again");
                         tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
                     }
-                    Err(source) => return Err(BusError::Stream { stream: name.to_owned(), source: source.into() }),
+                    Err(source) => return Err(BusError::Stream { stream: name.to_owned(), source }),
                 }
             };
             let current = &existing.cached_info().config;
