@@ -189,19 +189,6 @@ impl Stack {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_database_host_is_replaced() {
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 6000));
-        assert_eq!(
-            super::with_host("postgres://radfin_ledger@127.0.0.1:5432/radfin_t_1?sslmode=disable", addr),
-            "postgres://radfin_ledger@127.0.0.1:6000/radfin_t_1?sslmode=disable"
-        );
-        assert_eq!(super::with_host("postgres://localhost/db", addr), "postgres://127.0.0.1:6000/db");
-    }
-}
-
 /// Compares the ledger's live view of `period` (`SummarizePeriod`, per client) with the engine's
 /// price of the month as stored (`PricingRun::price` over the stored current revisions, with the
 /// stored parties, rules and rates, valued in INR as spec §6 defines it). Returns one line per
@@ -264,4 +251,17 @@ pub async fn live_view_differences(stack: &Stack, period: radfin_domain::Period)
         }
     }
     Ok(differences)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_database_host_is_replaced() {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 6000));
+        assert_eq!(
+            super::with_host("postgres://radfin_ledger@127.0.0.1:5432/radfin_t_1?sslmode=disable", addr),
+            "postgres://radfin_ledger@127.0.0.1:6000/radfin_t_1?sslmode=disable"
+        );
+        assert_eq!(super::with_host("postgres://localhost/db", addr), "postgres://127.0.0.1:6000/db");
+    }
 }
