@@ -56,7 +56,7 @@ fn rules(i: usize) -> String {
         "client_id": client_id(i),
         "currency": if usd { "USD" } else { "INR" },
         "contract": contract,
-        "tier_mode": if (i / 3) % 2 == 0 { "GRADUATED" } else { "VOLUME" },
+        "tier_mode": if (i / 3).is_multiple_of(2) { "GRADUATED" } else { "VOLUME" },
         "tier_scope": if i / 6 == 0 { "ALL_MODALITIES" } else { "PER_MODALITY" },
         "tiers": [{"up_to": 3}, {"up_to": 7}, {"up_to": null}],
         "unit_prices": prices,
