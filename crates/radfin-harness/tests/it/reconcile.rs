@@ -92,29 +92,44 @@ async fn a_report_the_broker_lost_is_republished_by_the_reconciler_and_reaches_t
         let s = until(stopped.clone());
         async move { radfin_ledger::serve(&ledger_common, ledger_l, s).await }
     }));
-    let mut pricing = PricingServiceClient::new(channel(pricing_addr).await);
-    pricing
-        .put_provider(pricing::PutProviderRequest {
-            provider: Some(provider("RAD-007", Grade::Consultant, "2014-01-01")),
-        })
+    // Reference data straight into the database: a put through pricing's API would make pricing
+    // reprice the open months from the stored reports, which would find RPT-LOST on its own.
+    {
+        use radfin_domain::party::{ClientProfile, ProviderProfile};
+        let date = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+        let mut conn = db.pool().get().await.unwrap();
+        let provider = ProviderProfile {
+            provider_id: radfin_domain::ProviderId::parse("RAD-007").unwrap(),
+            name: "Dr RAD-007".into(),
+            grade: radfin_domain::Grade::Consultant,
+            practicing_since: date("2014-01-01"),
+            pan: Some("ABCDE1234F".into()),
+            effective_from: date("2025-01-01"),
+        };
+        radfin_db::parties::insert_provider(&mut conn, &provider, "test").await.unwrap();
+        radfin_db::rules::insert_provider_rules(&mut conn, date("2025-01-01"), PROVIDER_RULES, "test").await.unwrap();
+        let hosp = radfin_domain::ClientId::parse("HOSP-INR").unwrap();
+        let client = ClientProfile {
+            client_id: hosp.clone(),
+            name: "HOSP-INR Hospital".into(),
+            country: "IN".into(),
+            state_code: Some("29".into()),
+            gstin: None,
+            currency: radfin_domain::Currency::INR,
+            effective_from: date("2025-01-01"),
+        };
+        radfin_db::parties::insert_client(&mut conn, &client, "test").await.unwrap();
+        radfin_db::rules::insert_client_rules(
+            &mut conn,
+            &hosp,
+            date("2025-01-01"),
+            &client_rules("HOSP-INR", "INR"),
+            "test",
+        )
         .await
         .unwrap();
-    pricing
-        .put_provider_rules(pricing::PutProviderRulesRequest {
-            effective_from: "2025-01-01".into(),
-            document: PROVIDER_RULES.into(),
-        })
-        .await
-        .unwrap();
-    pricing.put_client(pricing::PutClientRequest { client: Some(client("HOSP-INR", "INR")) }).await.unwrap();
-    pricing
-        .put_client_rules(pricing::PutClientRulesRequest {
-            client_id: "HOSP-INR".into(),
-            effective_from: "2025-01-01".into(),
-            document: client_rules("HOSP-INR", "INR"),
-        })
-        .await
-        .unwrap();
+    }
+    let _pricing = PricingServiceClient::new(channel(pricing_addr).await);
 
     // The reconciler finds it missing from the ledger and republishes it; it is priced and booked.
     let ledger = LedgerServiceClient::new(channel(ledger_addr).await);
