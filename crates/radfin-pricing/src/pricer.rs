@@ -166,7 +166,8 @@ impl Pricer {
                 }
             }
         }
-        settled.contracts = self.standing_contracts(&reference, &periods, &runs, &mut facts).await;
+        let stating = self.standing_contracts(&reference, &periods, &runs, &mut facts).await;
+        settled.contracts = facts.iter().filter(|f| matches!(f.kind, FactKind::Contract)).count();
 
         let outgoing: Vec<Outgoing<radfin_proto::pricing::v1::LiveFact>> = facts
             .iter()
@@ -177,6 +178,8 @@ impl Pricer {
             })
             .collect();
         self.bus.publish_all(&outgoing).await?;
+        // Only once published: a failed batch states them again when it is redelivered.
+        self.stated.lock().await.extend(stating.into_iter().map(|p| (p, reference.loaded_at)));
         if !holds.is_empty() || !releases.is_empty() {
             let mut conn = self.pool.get().await.map_err(StorageError::from)?;
             radfin_db::held::release(&mut conn, &releases).await?;
@@ -232,16 +235,16 @@ impl Pricer {
     }
 
     /// States the contract of every client with a standing charge for each period not stated
-    /// yet with this reference data. Returns how many contract facts were added.
+    /// yet with this reference data. Returns the periods stated.
     async fn standing_contracts(
         &self,
         reference: &Reference,
         periods: &BTreeSet<Period>,
         runs: &HashMap<Period, i64>,
         facts: &mut Vec<LiveFact>,
-    ) -> usize {
-        let mut stated = self.stated.lock().await;
-        let mut added = 0;
+    ) -> Vec<Period> {
+        let stated = self.stated.lock().await;
+        let mut stating = Vec::new();
         for period in periods {
             if stated.get(period) == Some(&reference.loaded_at) {
                 continue;
@@ -260,14 +263,10 @@ impl Pricer {
                     terms: Some(terms),
                     kind: FactKind::Contract,
                 });
-                added += 1;
             }
-            // Marked before the publish succeeds: a failed publish fails the batch, whose
-            // redelivery finds the mark; so unmark on failure is not needed only if the facts
-            // are republished — keep it simple and restate on the next reference reload.
-            stated.insert(*period, reference.loaded_at);
+            stating.push(*period);
         }
-        added
+        stating
     }
 }
 
