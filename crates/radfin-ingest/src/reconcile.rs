@@ -114,8 +114,14 @@ impl Reconciler {
     /// A pass now, then one every interval, until `shutdown`.
     pub async fn run(self: std::sync::Arc<Self>, mut shutdown: Shutdown) -> anyhow::Result<()> {
         loop {
-            // Failures are logged and counted by the pass; the next one tries again.
-            let _ = self.pass(Utc::now(), &shutdown).await;
+            // Failures are logged and counted by the pass; the next one tries again. A pass
+            // (a long anti-join on a big store) is abandoned on shutdown: it only reads and
+            // republishes, so a cut pass loses nothing.
+            let pass_shutdown = shutdown.clone();
+            tokio::select! {
+                _ = self.pass(Utc::now(), &pass_shutdown) => {}
+                () = shutdown.requested() => return Ok(()),
+            }
             tokio::select! {
                 () = tokio::time::sleep(self.interval) => {}
                 () = shutdown.requested() => return Ok(()),
