@@ -323,15 +323,6 @@ impl LiveBook {
         self.terms.as_ref()
     }
 
-    /// The current fact of a report, if the book holds it.
-    pub fn fact(&self, report_id: &ReportId) -> Option<&StudyFact> {
-        self.facts.get(report_id)
-    }
-
-    pub fn facts(&self) -> impl Iterator<Item = &StudyFact> {
-        self.facts.values()
-    }
-
     /// Sets the contract. A change of structure reprices the whole month (rare: a rule change).
     pub fn set_terms(&mut self, terms: Terms) {
         if self.terms.as_ref() == Some(&terms) {
@@ -444,11 +435,6 @@ impl LiveBook {
             }
         }
         t
-    }
-
-    /// The booked parts of a line.
-    pub fn booked(&self, line: &LineRef) -> &[Part] {
-        self.booked.get(line).map_or(&[], Vec::as_slice)
     }
 
     fn mark_report(&mut self, report_id: &ReportId, reason: Reason) {
@@ -704,18 +690,7 @@ impl LiveBook {
     }
 
     fn client_target(&mut self, kind: ClientLine) -> Result<Option<Part>, BookError> {
-        // Client-level lines depend on every study line: bring those up to date first.
-        let pending: Vec<ReportId> = self
-            .dirty
-            .keys()
-            .filter_map(|l| match l {
-                LineRef::Study(id, Side::Revenue) => Some(id.clone()),
-                _ => None,
-            })
-            .collect();
-        for id in pending {
-            self.study_target(&id, Side::Revenue)?;
-        }
+        // Study lines sort before client-level lines in `settle`, so `study_sum` is current.
         let Some(terms) = &self.terms else { return Ok(None) };
         if self.order.is_empty() && !terms.standing {
             return Ok(None);
@@ -743,26 +718,6 @@ impl LiveBook {
         }
         let dims = Dims { report: None, currency: terms.currency, rule_version: Some(terms.rule_version), fx };
         convert(dims, amount).map(Some)
-    }
-
-    /// The current target of every line (for checks and rebuilds): study lines per report and
-    /// the client-level lines, before settling.
-    pub fn target_lines(&mut self) -> Result<Vec<(LineRef, Part)>, BookError> {
-        let mut lines: Vec<LineRef> = self
-            .facts
-            .keys()
-            .flat_map(|id| [LineRef::Study(id.clone(), Side::Cogs), LineRef::Study(id.clone(), Side::Revenue)])
-            .collect();
-        lines.sort();
-        lines.push(LineRef::Client(ClientLine::RetainerFee));
-        lines.push(LineRef::Client(ClientLine::MinimumShortfall));
-        let mut out = Vec::new();
-        for line in lines {
-            if let Some(p) = self.target(&line)? {
-                out.push((line, p));
-            }
-        }
-        Ok(out)
     }
 }
 
