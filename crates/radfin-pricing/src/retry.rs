@@ -13,6 +13,8 @@ use crate::fx_feed::FxFeed;
 use crate::pricer::{Pricer, Target};
 use crate::reference::ReferenceCache;
 
+/// Delay before a failed reprice of the open months is tried again.
+const REPRICE_RETRY: Duration = Duration::from_secs(2);
 /// Held reports priced per settle.
 const CHUNK: usize = 1000;
 
@@ -25,14 +27,21 @@ pub async fn run(
     every: Duration,
     mut shutdown: Shutdown,
 ) -> anyhow::Result<()> {
+    // A reprice that failed is tried again soon, not only at the next change.
+    let mut reprice_pending = false;
     loop {
+        let wait = if reprice_pending { REPRICE_RETRY } else { every };
         let reprice = tokio::select! {
             () = changed.notified() => true,
-            () = tokio::time::sleep(every) => false,
+            () = tokio::time::sleep(wait) => reprice_pending,
             () = shutdown.requested() => return Ok(()),
         };
-        if reprice && let Err(e) = reprice_open(&pricer).await {
-            tracing::warn!(error = %format!("{e:#}"), "repricing the open months failed; will try again");
+        if reprice {
+            reprice_pending = false;
+            if let Err(e) = reprice_open(&pricer).await {
+                tracing::warn!(error = %format!("{e:#}"), "repricing the open months failed; will try again");
+                reprice_pending = true;
+            }
         }
         if let Err(e) = retry_held(&pricer).await {
             tracing::warn!(error = %format!("{e:#}"), "retrying held reports failed; will try again");
