@@ -70,7 +70,7 @@ diesel::table! {
         credit_note_number -> Text,
         client_id -> Text,
         period -> Text,
-        run_id -> Int8,
+        run_id -> Nullable<Int8>,
         corrects_invoice_id -> Int8,
         issue_date -> Date,
         financial_year -> Text,
@@ -92,6 +92,7 @@ diesel::table! {
         reason -> Text,
         created_by -> Text,
         created_at -> Timestamptz,
+        request_id -> Nullable<Text>,
     }
 }
 
@@ -390,8 +391,20 @@ diesel::allow_tables_to_appear_in_same_query!(
     providers,
     report_outbox,
     reports,
+    rerun_manifests,
     sync_runs,
 );
+
+diesel::table! {
+    rerun_manifests (run_id) {
+        run_id -> Int8,
+        period -> Text,
+        compared_run_id -> Int8,
+        report_set_hash -> Text,
+        manifest -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
 
 diesel::table! {
     sync_runs (id) {

@@ -5,6 +5,7 @@
 
 pub mod allocation;
 pub mod catalog;
+pub mod close;
 pub mod fx;
 pub mod ids;
 pub mod limits;

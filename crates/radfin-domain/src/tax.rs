@@ -103,11 +103,12 @@ impl Default for TdsConfig {
 }
 
 impl TdsConfig {
-    /// TDS withheld on a payout statement of `gross` (INR), given the provider's fees earlier in
-    /// the same financial year. The statement that takes the year past the threshold withholds
-    /// on the year's whole cumulative fees, its own included; later ones on their own gross.
-    pub fn withholding(&self, earlier_in_year: Decimal, gross: Decimal, has_pan: bool) -> Decimal {
-        let rate = if has_pan { self.rate_pct } else { self.rate_without_pan_pct };
+    /// TDS on a payout statement of `gross` (INR), given the provider's fees earlier in the same
+    /// financial year. The statement that takes the year past the threshold withholds on the
+    /// year's whole cumulative fees, its own included; later ones on their own gross. A signed
+    /// adjustment (negative gross) after the threshold gives back what was withheld on it.
+    pub fn assess(&self, earlier_in_year: Decimal, gross: Decimal, has_pan: bool) -> TdsAssessment {
+        let rate_pct = if has_pan { self.rate_pct } else { self.rate_without_pan_pct };
         let base = if earlier_in_year > self.threshold {
             gross
         } else if earlier_in_year + gross > self.threshold {
@@ -115,8 +116,23 @@ impl TdsConfig {
         } else {
             Decimal::ZERO
         };
-        Currency::INR.round(base * rate / Decimal::ONE_HUNDRED)
+        let amount = Currency::INR.round(base * rate_pct / Decimal::ONE_HUNDRED);
+        TdsAssessment { rate_pct: if base.is_zero() { Decimal::ZERO } else { rate_pct }, base, amount }
     }
+
+    /// The TDS amount of [`TdsConfig::assess`].
+    pub fn withholding(&self, earlier_in_year: Decimal, gross: Decimal, has_pan: bool) -> Decimal {
+        self.assess(earlier_in_year, gross, has_pan).amount
+    }
+}
+
+/// TDS withheld on one statement.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TdsAssessment {
+    /// Zero when nothing is withheld.
+    pub rate_pct: Decimal,
+    pub base: Decimal,
+    pub amount: Decimal,
 }
 
 #[cfg(test)]
