@@ -344,18 +344,20 @@ pub struct ClientTotalsRow {
     pub cogs_inr: Decimal,
 }
 
-/// Per client, the period's live run as it stands: every entry (bookings and adjustments)
-/// summed. Once the pipeline has settled this is exactly the engine's price of the stored month.
-pub async fn summarize_live(
+/// Per client, a run of the period as it stands (`run_id`; `None`: the LIVE run): every entry
+/// (bookings and adjustments) summed. Once the pipeline has settled the live run is exactly the
+/// engine's price of the stored month.
+pub async fn summarize_run(
     conn: &mut AsyncPgConnection,
     period: Period,
+    run_id: Option<i64>,
 ) -> Result<Vec<ClientTotalsRow>, StorageError> {
     let rows = diesel::sql_query(
         "WITH lines AS ( \
              SELECT e.client_id, e.side, e.report_id, e.currency, \
                     sum(e.amount) AS amount, sum(e.amount_inr) AS amount_inr \
-             FROM ledger_entries e JOIN pricing_runs r ON r.run_id = e.run_id AND r.kind = 'LIVE' \
-             WHERE e.period = $1 \
+             FROM ledger_entries e JOIN pricing_runs r ON r.run_id = e.run_id \
+             WHERE e.period = $1 AND (r.run_id = $2 OR ($2 IS NULL AND r.kind = 'LIVE')) \
              GROUP BY e.client_id, e.side, e.report_id, e.line, e.currency) \
          SELECT client_id, \
                 count(*) FILTER (WHERE side = 'COGS' AND report_id IS NOT NULL AND amount <> 0) AS reports, \
@@ -367,7 +369,128 @@ pub async fn summarize_live(
          FROM lines GROUP BY client_id ORDER BY client_id",
     )
     .bind::<Text, _>(period.to_string())
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>, _>(run_id)
     .load(conn)
     .await?;
     Ok(rows)
+}
+
+/// The lines of a close or rerun run (one booking per line), as the domain compares them.
+pub async fn run_lines(
+    conn: &mut AsyncPgConnection,
+    period: Period,
+    run_id: i64,
+) -> Result<Vec<radfin_domain::close::RunLine>, StorageError> {
+    use radfin_domain::live::{ClientLine, Dims, LineRef, Part, ReportDims, Side};
+    let rows: Vec<LedgerRow> = ledger_entries::table
+        .filter(ledger_entries::period.eq(period.to_string()))
+        .filter(ledger_entries::run_id.eq(run_id))
+        .order(ledger_entries::id.asc())
+        .select(LedgerRow::as_select())
+        .load(conn)
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            let row = LedgerEntryRow::try_from(row)?;
+            let side = match row.side {
+                LedgerSide::Cogs => Side::Cogs,
+                LedgerSide::Revenue => Side::Revenue,
+            };
+            let (line, report) = match (&row.report, row.line.as_str()) {
+                (Some(r), "STUDY") => (
+                    LineRef::Study(r.report_id.clone(), side),
+                    Some(ReportDims {
+                        revision: r.revision,
+                        provider_id: r.provider_id.clone(),
+                        modality: r.modality,
+                        grade: r.grade,
+                        status: r.status,
+                    }),
+                ),
+                (None, "RETAINER_FEE") => (LineRef::Client(ClientLine::RetainerFee), None),
+                (None, "MINIMUM_SHORTFALL") => (LineRef::Client(ClientLine::MinimumShortfall), None),
+                (_, other) => {
+                    return Err(StorageError::corrupt(format_args!("ledger_entries id {}: line {other:?}", row.id)));
+                }
+            };
+            Ok(radfin_domain::close::RunLine {
+                client_id: row.client_id,
+                line,
+                part: Part {
+                    dims: Dims { report, currency: row.currency, rule_version: row.rule_version, fx: row.fx },
+                    amount: row.amount,
+                    amount_inr: row.amount_inr,
+                },
+            })
+        })
+        .collect()
+}
+
+/// The entries that book a close or rerun run's lines: one BOOKING each, numbered per client.
+pub fn run_entries(period: Period, run_id: i64, lines: &[radfin_domain::close::RunLine]) -> Vec<NewLedgerEntry> {
+    use radfin_domain::live::{LineRef, Side};
+    let mut line_no: std::collections::HashMap<&ClientId, i32> = std::collections::HashMap::new();
+    lines
+        .iter()
+        .map(|l| {
+            let n = line_no.entry(&l.client_id).or_insert(0);
+            *n += 1;
+            let (line, report) = match &l.line {
+                LineRef::Study(id, _) => (
+                    "STUDY",
+                    l.part.dims.report.as_ref().map(|d| EntryReport {
+                        report_id: id.clone(),
+                        revision: d.revision,
+                        provider_id: d.provider_id.clone(),
+                        modality: d.modality,
+                        grade: d.grade,
+                        status: d.status,
+                    }),
+                ),
+                LineRef::Client(kind) => (kind.as_str(), None),
+            };
+            NewLedgerEntry {
+                period,
+                run_id,
+                client_id: l.client_id.clone(),
+                line,
+                report,
+                side: match l.line.side() {
+                    Side::Cogs => LedgerSide::Cogs,
+                    Side::Revenue => LedgerSide::Revenue,
+                },
+                currency: l.part.dims.currency,
+                amount: l.part.amount,
+                fx: l.part.dims.fx.clone(),
+                amount_inr: l.part.amount_inr,
+                rule_version: l.part.dims.rule_version,
+                adjusts_id: None,
+                reason: None,
+                book_version: 1,
+                line_no: *n,
+            }
+        })
+        .collect()
+}
+
+/// Which of `reports` (id, revision) a run booked.
+pub async fn booked_in_run(
+    conn: &mut AsyncPgConnection,
+    period: Period,
+    run_id: i64,
+    reports: &[(&str, u32)],
+) -> Result<std::collections::HashSet<(String, u32)>, StorageError> {
+    if reports.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    let ids: Vec<&str> = reports.iter().map(|(id, _)| *id).collect();
+    let rows: Vec<(Option<String>, Option<i64>)> = ledger_entries::table
+        .filter(ledger_entries::period.eq(period.to_string()))
+        .filter(ledger_entries::run_id.eq(run_id))
+        .filter(ledger_entries::report_id.eq_any(ids))
+        .select((ledger_entries::report_id, ledger_entries::revision))
+        .distinct()
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().filter_map(|(id, rev)| Some((id?, u32::try_from(rev?).ok()?))).collect())
 }

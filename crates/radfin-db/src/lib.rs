@@ -11,6 +11,7 @@
 
 pub mod audit;
 mod convert;
+pub mod documents;
 mod error;
 pub mod fx;
 pub mod held;

@@ -49,11 +49,12 @@ pub struct AwaitingFx {
     pub error: FxError,
 }
 
-/// The lines a close (or rerun) books for a priced period. Cancelled reports book nothing.
+/// The lines a close (or rerun) books for a priced period. A cancelled report books zero on
+/// both sides, so the run records every report it priced.
 pub fn run_lines(pricing: &PeriodPricing, fx: &FxTable) -> Result<Vec<RunLine>, Vec<AwaitingFx>> {
     let mut lines = Vec::with_capacity(pricing.reports.len() * 2);
     let mut awaiting = Vec::new();
-    for r in pricing.reports.iter().filter(|r| r.status == ReportStatus::Final) {
+    for r in &pricing.reports {
         let report = ReportDims {
             revision: r.revision,
             provider_id: r.provider_id.clone(),
@@ -75,7 +76,12 @@ pub fn run_lines(pricing: &PeriodPricing, fx: &FxTable) -> Result<Vec<RunLine>, 
                 amount_inr: r.cogs,
             },
         });
-        match fx.to_inr(r.revenue, r.local_date) {
+        let converted = if r.status == ReportStatus::Final {
+            fx.to_inr(r.revenue, r.local_date)
+        } else {
+            Ok(crate::fx::InrAmount { amount_inr: Decimal::ZERO, rate: None })
+        };
+        match converted {
             Ok(inr) => lines.push(RunLine {
                 client_id: r.client_id.clone(),
                 line: LineRef::Study(r.report_id.clone(), Side::Revenue),
@@ -278,7 +284,7 @@ pub fn payouts(
 ) -> Vec<PayoutPlan> {
     let mut by_provider: BTreeMap<&ProviderId, BTreeMap<Modality, (i32, Decimal)>> = BTreeMap::new();
     for l in lines.iter().filter(|l| l.line.side() == Side::Cogs) {
-        if let Some((_, dims)) = l.report() {
+        if let Some((_, dims)) = l.report().filter(|(_, d)| d.status == ReportStatus::Final) {
             let e = by_provider.entry(&dims.provider_id).or_default().entry(dims.modality).or_default();
             e.0 += 1;
             e.1 += l.part.amount;
@@ -382,7 +388,7 @@ pub fn compare(billed: &[RunLine], rerun: &[RunLine]) -> (Vec<ClientDifference>,
         let d = clients.entry(key.0).or_insert_with(|| new_client(key.0, old.dims.currency));
         d.billed += old.amount;
         d.billed_inr += old.amount_inr;
-        d.billed_reports += i32::from(matches!(key.1, LineRef::Study(..)));
+        d.billed_reports += i32::from(is_billable(key.1, old));
         if !n.contains_key(key) {
             d.contract.volume -= old.amount;
             d.inr.volume -= old.amount_inr;
@@ -393,7 +399,7 @@ pub fn compare(billed: &[RunLine], rerun: &[RunLine]) -> (Vec<ClientDifference>,
         d.currency = new.dims.currency;
         d.rerun += new.amount;
         d.rerun_inr += new.amount_inr;
-        d.rerun_reports += i32::from(matches!(key.1, LineRef::Study(..)));
+        d.rerun_reports += i32::from(is_billable(key.1, new));
         match o.get(key) {
             None => {
                 d.contract.volume += new.amount;
@@ -419,21 +425,21 @@ pub fn compare(billed: &[RunLine], rerun: &[RunLine]) -> (Vec<ClientDifference>,
         paid_reports: 0,
         rerun_reports: 0,
     };
-    for (key, old) in &o {
+    for (key, (old, status)) in &o {
         let d = providers.entry(key.0).or_insert_with(|| new_provider(key.0));
         d.paid += *old;
-        d.paid_reports += 1;
+        d.paid_reports += i32::from(*status == ReportStatus::Final);
         if !n.contains_key(key) {
             d.effects.volume -= *old;
         }
     }
-    for (key, new) in &n {
+    for (key, (new, status)) in &n {
         let d = providers.entry(key.0).or_insert_with(|| new_provider(key.0));
         d.rerun += *new;
-        d.rerun_reports += 1;
+        d.rerun_reports += i32::from(*status == ReportStatus::Final);
         match o.get(key) {
             None => d.effects.volume += *new,
-            Some(old) => d.effects.price += *new - *old,
+            Some((old, _)) => d.effects.price += *new - *old,
         }
     }
     (
@@ -442,15 +448,19 @@ pub fn compare(billed: &[RunLine], rerun: &[RunLine]) -> (Vec<ClientDifference>,
     )
 }
 
+fn is_billable(line: &LineRef, part: &Part) -> bool {
+    matches!(line, LineRef::Study(..)) && part.dims.report.as_ref().is_some_and(|r| r.status == ReportStatus::Final)
+}
+
 fn revenue_lines(lines: &[RunLine]) -> BTreeMap<(&ClientId, &LineRef), &Part> {
     lines.iter().filter(|l| l.line.side() == Side::Revenue).map(|l| ((&l.client_id, &l.line), &l.part)).collect()
 }
 
-fn cogs_lines(lines: &[RunLine]) -> BTreeMap<(&ProviderId, &ReportId), Decimal> {
+fn cogs_lines(lines: &[RunLine]) -> BTreeMap<(&ProviderId, &ReportId), (Decimal, ReportStatus)> {
     lines
         .iter()
         .filter(|l| l.line.side() == Side::Cogs)
-        .filter_map(|l| l.report().map(|(id, dims)| ((&dims.provider_id, id), l.part.amount_inr)))
+        .filter_map(|l| l.report().map(|(id, dims)| ((&dims.provider_id, id), (l.part.amount_inr, dims.status))))
         .collect()
 }
 
@@ -463,7 +473,6 @@ pub struct IssuedInvoice {
     pub currency: Currency,
     pub tax_treatment: TaxTreatment,
     pub place_of_supply: Option<String>,
-    pub client_name: String,
     pub client_gstin: Option<String>,
     /// Taxable value less the credit notes against it.
     pub remaining: Decimal,
@@ -475,7 +484,6 @@ pub struct IssuedStatement {
     pub id: i64,
     pub number: String,
     pub provider_id: ProviderId,
-    pub provider_name: String,
     pub pan_present: bool,
 }
 
@@ -616,10 +624,7 @@ pub fn corrections(
                 corrects: first.map(|i| (i.id, i.number.clone())),
                 invoice: InvoicePlan {
                     client_id: d.client_id.clone(),
-                    client_name: first.map_or_else(
-                        || profile.map_or_else(|| d.client_id.to_string(), |p| p.name.clone()),
-                        |i| i.client_name.clone(),
-                    ),
+                    client_name: profile.map_or_else(|| d.client_id.to_string(), |p| p.name.clone()),
                     client_gstin: first
                         .map_or_else(|| profile.and_then(|p| p.gstin.clone()), |i| i.client_gstin.clone()),
                     tax: invoice_tax(amount, d.currency, treatment, place.as_deref(), gst),
@@ -651,10 +656,7 @@ pub fn corrections(
             corrects: statement.map(|s| (s.id, s.number.clone())),
             payout: PayoutPlan {
                 provider_id: d.provider_id.clone(),
-                provider_name: statement.map_or_else(
-                    || profile.map_or_else(|| d.provider_id.to_string(), |p| p.name.clone()),
-                    |s| s.provider_name.clone(),
-                ),
+                provider_name: profile.map_or_else(|| d.provider_id.to_string(), |p| p.name.clone()),
                 reports: quantity,
                 lines: vec![adjustment_line("fees corrected", quantity, gross)],
                 gross,

@@ -10,11 +10,12 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use prost::Message as _;
 use radfin_bus::Delivery;
+use radfin_db::held::{HeldStatus, NewHold};
 use radfin_db::ledger::{EntryReport, LedgerSide, NewLedgerEntry};
 use radfin_db::live::{BookKey, NewFact};
 use radfin_db::{AsyncPgConnection, Pool, StorageError};
-use radfin_domain::ReportId;
-use radfin_domain::live::{FactKind, LineRef, LiveBook, LiveFact, Posting, Reason, Side};
+use radfin_domain::live::{FactKind, LineRef, LiveBook, LiveFact, Posting, Reason, Side, StudyFact};
+use radfin_domain::{Period, ReportId};
 use rustc_hash::FxHashMap;
 use tokio::sync::Mutex;
 
@@ -124,12 +125,38 @@ async fn apply_batch(
         }
     }
     accepted.sort_by(|a, b| a.0.fact.report().cmp(&b.0.fact.report()));
+
+    // A closed period takes no more live entries (spec §6): the period's lock, held shared here
+    // and exclusively by a close, orders this batch before or after any close of its periods.
+    let mut periods: Vec<Period> = accepted
+        .iter()
+        .flat_map(|(r, moved_from)| std::iter::once(r.fact.period).chain(moved_from.as_ref().map(|k| k.period)))
+        .chain(contracts.iter().map(|r| r.fact.period))
+        .collect();
+    periods.sort();
+    periods.dedup();
+    for p in &periods {
+        radfin_db::documents::lock_period(conn, *p, false).await?;
+    }
+    let statuses = radfin_db::documents::period_statuses(conn, Some(&periods)).await?;
+    let current_run = |p: Period| statuses.get(&p).filter(|s| s.closed).and_then(|s| s.current_run_id);
+    for (_, moved_from) in &mut accepted {
+        if moved_from.as_ref().is_some_and(|k| current_run(k.period).is_some()) {
+            *moved_from = None;
+        }
+    }
+    let (late, accepted): (Vec<_>, Vec<_>) =
+        accepted.into_iter().partition(|(r, _)| current_run(r.fact.period).is_some());
+    contracts.retain(|r| current_run(r.fact.period).is_none());
+    hold_late(conn, &late, &current_run).await?;
+
     let mut keys: Vec<BookKey> = accepted.iter().map(|(r, _)| book_of(&r.fact)).collect();
-    keys.extend(accepted.iter().filter_map(|(_, moved_from)| moved_from.clone()));
+    keys.extend(accepted.iter().chain(&late).filter_map(|(_, moved_from)| moved_from.clone()));
     keys.extend(contracts.iter().map(|r| book_of(&r.fact)));
     keys.sort();
     keys.dedup();
     if keys.is_empty() {
+        record_late(conn, &late).await?;
         return Ok(applied);
     }
     let versions = radfin_db::live::lock_books(conn, &keys).await?;
@@ -146,6 +173,13 @@ async fn apply_batch(
 
     // Apply: moves out of old books, then each fact to its own book.
     let mut recorded: Vec<(&Received, BookKey)> = Vec::new();
+    for (r, moved_from) in &late {
+        if let (Some(from), Some((id, _))) = (moved_from, r.fact.report())
+            && let Some(c) = taken.get_mut(from)
+        {
+            c.book.remove(id, Reason::Moved);
+        }
+    }
     for (r, moved_from) in &accepted {
         if let (Some(from), Some((id, _))) = (moved_from, r.fact.report())
             && let Some(c) = taken.get_mut(from)
@@ -217,7 +251,67 @@ async fn apply_batch(
         .collect();
     radfin_db::live::record_facts(conn, &facts).await?;
     radfin_db::live::set_versions(conn, &bumped).await?;
+    record_late(conn, &late).await?;
     Ok(applied)
+}
+
+/// Facts for closed periods: each priced report revision the period's current view does not
+/// already hold is held as `HELD_CLOSED_PERIOD`, for a rerun to apply.
+async fn hold_late(
+    conn: &mut AsyncPgConnection,
+    late: &[(&Received, Option<BookKey>)],
+    current_run: &impl Fn(Period) -> Option<i64>,
+) -> Result<(), StorageError> {
+    let mut holds = Vec::new();
+    let mut by_period: HashMap<Period, Vec<&StudyFact>> = HashMap::new();
+    for (r, _) in late {
+        if let FactKind::Priced(study) = &r.fact.kind {
+            by_period.entry(r.fact.period).or_default().push(study);
+        }
+    }
+    for (period, studies) in by_period {
+        let Some(run_id) = current_run(period) else { continue };
+        let ids: Vec<(&str, u32)> = studies.iter().map(|s| (s.report_id.as_str(), s.revision)).collect();
+        let booked = radfin_db::ledger::booked_in_run(conn, period, run_id, &ids).await?;
+        let client_of: HashMap<&ReportId, &radfin_domain::ClientId> =
+            late.iter().filter_map(|(r, _)| r.fact.report().map(|(id, _)| (id, &r.fact.client_id))).collect();
+        for s in studies {
+            if booked.contains(&(s.report_id.to_string(), s.revision)) {
+                continue;
+            }
+            let Some(client_id) = client_of.get(&s.report_id) else { continue };
+            holds.push(NewHold {
+                report_id: s.report_id.clone(),
+                revision: s.revision,
+                client_id: (*client_id).clone(),
+                provider_id: s.provider_id.clone(),
+                period,
+                status: HeldStatus::HeldClosedPeriod,
+                reason: format!("period {period} is closed; a rerun of it applies this report"),
+            });
+        }
+    }
+    radfin_db::held::hold(conn, &holds).await?;
+    Ok(())
+}
+
+/// Records the facts for closed periods (the reconciler then knows they arrived); no book
+/// changes.
+async fn record_late(conn: &mut AsyncPgConnection, late: &[(&Received, Option<BookKey>)]) -> Result<(), StorageError> {
+    let keys: Vec<BookKey> = late.iter().map(|(r, _)| book_of(&r.fact)).collect();
+    let facts: Vec<NewFact<'_>> = late
+        .iter()
+        .zip(&keys)
+        .map(|((r, _), key)| NewFact {
+            book: key,
+            report: r.fact.report(),
+            outcome: r.fact.outcome(),
+            book_version: 1,
+            priced_at: r.fact.priced_at,
+            fact: &r.bytes,
+        })
+        .collect();
+    radfin_db::live::record_facts(conn, &facts).await
 }
 
 fn apply_fact(c: &mut Cached, fact: &LiveFact) {

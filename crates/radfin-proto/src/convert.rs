@@ -63,6 +63,11 @@ impl From<ConvertError> for tonic::Status {
 // ---------------------------------------------------------------------------------------------
 // Enumerations
 
+/// A modality from its protobuf value; `UNSPECIFIED` or an unknown value is an error naming `field`.
+pub fn modality(field: &'static str, value: i32) -> Result<radfin_domain::Modality, ConvertError> {
+    radfin_domain::Modality::from_proto(field, value)
+}
+
 /// A domain enumeration with a twin of the same name in `radfin.common.v1`.
 trait Mirrored: FromStr<Err = String> {
     /// The domain name of a protobuf value (`MODALITY_PET_CT` → `"PET_CT"`). For a value with no

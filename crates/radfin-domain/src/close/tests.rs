@@ -100,7 +100,6 @@ fn credits_never_exceed_what_remains_and_follow_issue_order() {
         currency: Currency::INR,
         tax_treatment: TaxTreatment::Taxable,
         place_of_supply: Some("27".into()),
-        client_name: "H".into(),
         client_gstin: None,
         remaining,
     };
@@ -175,7 +174,6 @@ proptest! {
                 currency: Currency::INR,
                 tax_treatment: TaxTreatment::ExportLut,
                 place_of_supply: None,
-                client_name: String::new(),
                 client_gstin: None,
                 remaining: dec!(10_000_000),
             })

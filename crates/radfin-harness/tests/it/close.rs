@@ -1,0 +1,274 @@
+//! A month's life after the live view (spec §6): close, a late report held, a retroactive price
+//! change rerun (preview, apply, apply again), credit notes and the client's statement.
+
+use std::collections::BTreeMap;
+
+use radfin_proto::ingest::v1::SubmitBatchRequest;
+use radfin_proto::ledger::v1 as ledger;
+use radfin_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
+use rust_decimal::Decimal;
+use tonic::Code;
+use tonic::transport::Channel;
+
+use super::*;
+
+const PERIOD: &str = "2026-10";
+
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap_or_else(|e| panic!("{s:?}: {e}"))
+}
+
+/// `n` reports of a client in October 2026, spread over the month, alternating modalities.
+fn month(prefix: &str, client_id: &str, n: u32) -> Vec<ReportEvent> {
+    (0..n)
+        .map(|i| {
+            let mut r = night_mri(&format!("{prefix}-{i:03}"), client_id);
+            r.modality = [Modality::Mri, Modality::Ct, Modality::Xray][i as usize % 3] as i32;
+            r.provider_id = if i % 2 == 0 { "RAD-007" } else { "RAD-001" }.into();
+            r.finalized_at = format!("2026-10-{:02}T{:02}:15:00Z", 1 + i % 28, 3 + i % 12);
+            r.priority = if i % 5 == 0 { Priority::Stat } else { Priority::Routine } as i32;
+            r
+        })
+        .collect()
+}
+
+async fn summary(l: &mut LedgerServiceClient<Channel>) -> ledger::SummarizePeriodResponse {
+    l.summarize_period(ledger::SummarizePeriodRequest { period: PERIOD.into() }).await.unwrap().into_inner()
+}
+
+/// Waits until the live view holds `reports` billable reports and equals the engine's price.
+async fn settled(stack: &Stack, reports: u64) {
+    let l = stack.ledger_client().await.unwrap();
+    eventually("the live view to settle", || {
+        let mut l = l.clone();
+        async move {
+            (summary(&mut l).await.reports == reports
+                && radfin_harness::live_view_differences(stack, PERIOD.parse().unwrap()).await.unwrap().is_empty())
+            .then_some(())
+        }
+    })
+    .await;
+}
+
+fn sum(values: impl IntoIterator<Item = String>) -> Decimal {
+    values.into_iter().map(|v| dec(&v)).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_month_is_closed_corrected_by_a_rerun_and_credited_with_every_sum_equal_to_the_ledger() {
+    let stack = Stack::start().await.unwrap();
+    setup(&stack).await;
+    let mut p = stack.pricing_client().await.unwrap();
+    for day in 1..=31 {
+        p.put_fx_rate(pricing::PutFxRateRequest {
+            rate_date: format!("2026-10-{day:02}"),
+            currency: "USD".into(),
+            inr_per_unit: format!("83.{:06}", 100_000 + day * 1_717),
+            reason: "test rates".into(),
+        })
+        .await
+        .unwrap();
+    }
+    let mut ingest = stack.ingest_client().await.unwrap();
+    let mut reports = month("INR", "HOSP-INR", 30);
+    reports.extend(month("USD", "HOSP-USD", 20));
+    ingest.submit_batch(SubmitBatchRequest { reports: reports.clone() }).await.unwrap();
+    settled(&stack, 50).await;
+    let live = summary(&mut stack.ledger_client().await.unwrap()).await;
+
+    // Close: one invoice per client, one statement per provider, numbered gaplessly; their sums
+    // are the close run's, which equal the live view's.
+    let mut l = stack.ledger_client().await.unwrap();
+    let close = |reason: &str| ledger::ClosePeriodRequest { period: PERIOD.into(), reason: reason.into() };
+    let closed = l.close_period(close("month end")).await.unwrap().into_inner();
+    assert!(closed.closed_now);
+    assert_eq!(closed.period.as_ref().unwrap().state, ledger::PeriodState::Closed as i32);
+    assert_eq!((closed.reports, &closed.revenue_inr, &closed.cogs_inr), (50, &live.revenue_inr, &live.cogs_inr));
+    let numbers: Vec<&str> = closed.invoices.iter().map(|i| i.number.as_str()).collect();
+    assert_eq!(numbers, ["INV/26-27/000001", "INV/26-27/000002"]);
+    assert_eq!(sum(closed.invoices.iter().map(|i| i.taxable_value_inr.clone())), dec(&live.revenue_inr));
+    for inv in &closed.invoices {
+        let c = live.clients.iter().find(|c| c.client_id == inv.client_id).unwrap();
+        assert_eq!(dec(&inv.taxable_value), dec(&c.revenue), "{}", inv.client_id);
+        assert_eq!(dec(&inv.total), dec(&inv.taxable_value) + dec(&inv.tax_total));
+        assert_eq!(sum(inv.lines.iter().map(|l| l.amount.clone())), dec(&inv.taxable_value));
+    }
+    let inr = closed.invoices.iter().find(|i| i.client_id == "HOSP-INR").unwrap();
+    // HOSP-INR is in Karnataka, the supplier's state: CGST + SGST at 9% each.
+    assert_eq!(inr.taxes.iter().map(|t| t.kind.as_str()).collect::<Vec<_>>(), ["CGST", "SGST"]);
+    let usd = closed.invoices.iter().find(|i| i.client_id == "HOSP-USD").unwrap();
+    assert_eq!(usd.tax_treatment, "EXPORT_LUT");
+    assert!(usd.endorsement.contains("Letter of Undertaking"));
+    assert_eq!(sum(closed.payout_statements.iter().map(|s| s.gross.clone())), dec(&live.cogs_inr));
+    for s in &closed.payout_statements {
+        assert_eq!(dec(&s.net_payable), dec(&s.gross) - dec(&s.tds_amount));
+    }
+    // Closing again returns the same documents.
+    let again = l.close_period(close("again")).await.unwrap().into_inner();
+    assert!(!again.closed_now);
+    assert_eq!((&again.invoices, &again.payout_statements), (&closed.invoices, &closed.payout_statements));
+
+    // A report for the closed month is stored and held, not booked.
+    let late = month("LATE", "HOSP-USD", 1).remove(0);
+    ingest.submit_batch(SubmitBatchRequest { reports: vec![late.clone()] }).await.unwrap();
+    eventually("the late report to be held", || {
+        let mut p = p.clone();
+        let late = late.clone();
+        async move {
+            let held = p
+                .list_held_reports(pricing::ListHeldReportsRequest {
+                    status: "HELD_CLOSED_PERIOD".into(),
+                    period: PERIOD.into(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            held.reports.iter().any(|h| h.report_id == late.report_id).then_some(())
+        }
+    })
+    .await;
+    assert_eq!(summary(&mut l).await.revenue_inr, live.revenue_inr, "nothing dated in a closed month changes");
+
+    // A lower January-style rate for HOSP-INR, recorded now for the whole year: the rerun
+    // credits HOSP-INR and invoices HOSP-USD's late report.
+    let lower = client_rules("HOSP-INR", "INR").replace("4000.00", "3000.00").replace("2000.00", "1500.00");
+    p.put_client_rules(pricing::PutClientRulesRequest {
+        client_id: "HOSP-INR".into(),
+        effective_from: "2025-01-01".into(),
+        document: lower,
+    })
+    .await
+    .unwrap();
+    let rerun = |mode: ledger::RerunMode, run_id: u64| ledger::RerunPeriodRequest {
+        period: PERIOD.into(),
+        reason: "renegotiated INR prices".into(),
+        mode: mode as i32,
+        run_id,
+    };
+    let refused = l
+        .rerun_period(ledger::RerunPeriodRequest { reason: String::new(), ..rerun(ledger::RerunMode::Preview, 0) })
+        .await;
+    assert_eq!(refused.unwrap_err().code(), Code::InvalidArgument, "a rerun needs a reason");
+    let preview = l.rerun_period(rerun(ledger::RerunMode::Preview, 0)).await.unwrap().into_inner();
+    assert!(!preview.applied);
+    let manifest = preview.manifest.clone().unwrap();
+    assert_eq!((manifest.reports, manifest.report_set_hash.len()), (51, 64));
+    assert!(preview.credit_notes.iter().all(|c| c.number.is_empty()));
+    let by_client: BTreeMap<&str, &ledger::ClientDifference> =
+        preview.clients.iter().map(|d| (d.client_id.as_str(), d)).collect();
+    let inr_diff = by_client["HOSP-INR"];
+    let usd_diff = by_client["HOSP-USD"];
+    for d in &preview.clients {
+        for e in [d.contract.as_ref().unwrap(), d.inr.as_ref().unwrap()] {
+            assert_eq!(dec(&e.price) + dec(&e.volume) + dec(&e.fx), dec(&e.difference), "{}", d.client_id);
+        }
+        assert_eq!(dec(&d.rerun) - dec(&d.billed), dec(&d.contract.as_ref().unwrap().difference));
+    }
+    assert!(dec(&inr_diff.contract.as_ref().unwrap().price) < Decimal::ZERO);
+    assert!(dec(&usd_diff.contract.as_ref().unwrap().volume) > Decimal::ZERO);
+    assert_eq!(preview.credit_notes.len(), 1);
+    assert_eq!(preview.invoices.len(), 1);
+    assert_eq!(dec(&preview.credit_notes[0].taxable_value), -dec(&inr_diff.contract.as_ref().unwrap().difference));
+    assert_eq!(dec(&preview.invoices[0].taxable_value), dec(&usd_diff.contract.as_ref().unwrap().difference));
+    assert_eq!(preview.invoices[0].kind, "SUPPLEMENTARY");
+
+    // Apply exactly the previewed run: the documents are the preview's, numbered; the originals
+    // are unchanged; a second apply issues nothing.
+    let before: Vec<ledger::Invoice> = closed.invoices.clone();
+    let applied = l.rerun_period(rerun(ledger::RerunMode::Apply, manifest.run_id)).await.unwrap().into_inner();
+    assert!(applied.applied && !applied.already_applied);
+    assert_eq!(applied.credit_notes.len(), 1);
+    assert_eq!(applied.credit_notes[0].number, "CRN/26-27/000001");
+    assert_eq!(applied.credit_notes[0].taxable_value, preview.credit_notes[0].taxable_value);
+    assert_eq!(applied.invoices[0].number, "SUP/26-27/000001");
+    assert_eq!(applied.invoices[0].taxable_value, preview.invoices[0].taxable_value);
+    assert_eq!(applied.invoices[0].corrects_invoice_number, usd.number);
+    for original in &before {
+        let now =
+            l.get_invoice(ledger::GetInvoiceRequest { number: original.number.clone() }).await.unwrap().into_inner();
+        assert_eq!(
+            ledger::Invoice { credited: String::new(), remaining: String::new(), ..now },
+            ledger::Invoice { credited: String::new(), remaining: String::new(), ..original.clone() }
+        );
+    }
+    let twice = l.rerun_period(rerun(ledger::RerunMode::Apply, manifest.run_id)).await.unwrap().into_inner();
+    assert!(twice.already_applied);
+    let all = l.list_invoices(ledger::ListInvoicesRequest::default()).await.unwrap().into_inner().invoices;
+    assert_eq!(all.len(), 3, "a second apply issues nothing");
+    // The period's current view is now the rerun.
+    let current = summary(&mut l).await;
+    let c = current.clients.iter().find(|c| c.client_id == "HOSP-INR").unwrap();
+    assert_eq!(dec(&c.revenue), dec(&inr_diff.rerun));
+
+    // A credit note by hand, idempotent by request id, never more than remains.
+    let credit = |amount: &str, request_id: &str| ledger::IssueCreditNoteRequest {
+        invoice_number: usd.number.clone(),
+        reason: "goodwill".into(),
+        lines: vec![ledger::CreditNoteLine {
+            description: "service credit".into(),
+            amount: amount.into(),
+            ..Default::default()
+        }],
+        request_id: request_id.into(),
+    };
+    let note = l.issue_credit_note(credit("1.00", "goodwill-1")).await.unwrap().into_inner();
+    assert_eq!(note.number, "CRN/26-27/000002");
+    let same = l.issue_credit_note(credit("1.00", "goodwill-1")).await.unwrap().into_inner();
+    assert_eq!(same, note);
+    let too_much = l.issue_credit_note(credit(&usd.taxable_value, "goodwill-2")).await.unwrap_err();
+    assert_eq!(too_much.code(), Code::FailedPrecondition, "{too_much:?}");
+    assert!(too_much.message().contains("exceeds what remains"), "{}", too_much.message());
+    // Concurrent credit notes: numbers stay gapless and consecutive.
+    let handles: Vec<_> = (0..6)
+        .map(|i| {
+            let mut l = l.clone();
+            let request = credit("0.50", &format!("concurrent-{i}"));
+            tokio::spawn(async move { l.issue_credit_note(request).await.unwrap().into_inner().number })
+        })
+        .collect();
+    let mut numbers = Vec::new();
+    for h in handles {
+        numbers.push(h.await.unwrap());
+    }
+    numbers.sort();
+    assert_eq!(numbers, (3..9).map(|n| format!("CRN/26-27/{n:06}")).collect::<Vec<_>>());
+
+    // The client's statement: Σ invoices − Σ credit notes = total due.
+    let account = l
+        .get_client_statement(ledger::GetClientStatementRequest { client_id: "HOSP-USD".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    let invoiced: Decimal = all.iter().filter(|i| i.client_id == "HOSP-USD").map(|i| dec(&i.total)).sum();
+    let credited: Decimal = dec("1.00") + dec("3.00");
+    let usd_balance = account.balances.iter().find(|b| b.currency == "USD").unwrap();
+    assert_eq!(dec(&usd_balance.invoiced), invoiced);
+    assert_eq!(dec(&usd_balance.credited), credited);
+    assert_eq!(dec(&usd_balance.total_due), invoiced - credited);
+
+    // Every privileged action left an audit row.
+    let audit = l.list_audit_events(ledger::ListAuditEventsRequest { limit: 100 }).await.unwrap().into_inner();
+    let actions: Vec<&str> = audit.events.iter().map(|e| e.action.as_str()).collect();
+    for action in ["ClosePeriod", "RerunPeriod PREVIEW", "RerunPeriod APPLY", "IssueCreditNote"] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+    assert!(audit.events.iter().any(|e| e.outcome == "FAILED" && e.action == "IssueCreditNote"));
+    stack.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_month_that_has_not_ended_cannot_be_closed() {
+    let stack = Stack::start().await.unwrap();
+    let mut l = stack.ledger_client().await.unwrap();
+    let next_month = chrono::Utc::now().date_naive() + chrono::Days::new(40);
+    let period = radfin_domain::Period::of_date(next_month).to_string();
+    let err = l.close_period(ledger::ClosePeriodRequest { period, reason: String::new() }).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(err.message().contains("has not ended"), "{}", err.message());
+    let err = l
+        .close_period(ledger::ClosePeriodRequest { period: "2026-13".into(), reason: String::new() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    stack.stop().await.unwrap();
+}
