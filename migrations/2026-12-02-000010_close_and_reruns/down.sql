@@ -3,7 +3,7 @@ REVOKE SELECT, INSERT ON held_reports FROM radfin_ledger;
 REVOKE USAGE ON SEQUENCE held_reports_id_seq FROM radfin_ledger;
 REVOKE INSERT ON pricing_runs FROM radfin_ledger;
 REVOKE USAGE ON SEQUENCE pricing_runs_run_id_seq FROM radfin_ledger;
-REVOKE SELECT ON audit_log FROM radfin_ledger;
+REVOKE SELECT ON audit_log FROM radfin_ledger, radfin_ingest;
 DROP TABLE rerun_manifests;
 DROP INDEX pricing_runs_one_close_per_period;
 DROP INDEX finance_credit_notes_invoice_idx;

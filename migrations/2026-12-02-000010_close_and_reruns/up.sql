@@ -35,6 +35,7 @@ GRANT SELECT, INSERT ON held_reports TO radfin_ledger;
 GRANT USAGE ON SEQUENCE held_reports_id_seq TO radfin_ledger;
 GRANT INSERT ON pricing_runs TO radfin_ledger;
 GRANT USAGE ON SEQUENCE pricing_runs_run_id_seq TO radfin_ledger;
-GRANT SELECT ON audit_log TO radfin_ledger;
+-- Audit rows are appended with RETURNING id, which needs SELECT.
+GRANT SELECT ON audit_log TO radfin_ledger, radfin_ingest;
 GRANT SELECT, INSERT ON rerun_manifests TO radfin_ledger;
 GRANT SELECT ON rerun_manifests TO radfin_reporting;

@@ -1,5 +1,6 @@
 //! radfin's automation: `cargo xtask <command>`.
 
+mod dev_tokens;
 mod infra;
 mod pg;
 mod process;
@@ -44,7 +45,8 @@ enum Command {
         reports: usize,
     },
     /// Brings up PostgreSQL and NATS (private instances under target/radfin-dev if none run), migrates
-    /// the `radfin` database and starts the ingest, pricing and ledger services.
+    /// the `radfin` database and starts the ingest, pricing and ledger services, which require a
+    /// bearer token: one per role in target/radfin/dev-tokens.txt (made on the first run).
     Up,
     /// Stops the services, and PostgreSQL and NATS if `up` or `test` started them.
     Down,
@@ -97,7 +99,10 @@ fn main() -> anyhow::Result<()> {
         Command::Demo { period, reports } => {
             stack::up(&sh, &root)?;
             let reports = reports.to_string();
+            // The demo puts reference data, submits and reads: the admin token may do all of it.
+            let token = dev_tokens::DevTokens::new(&root).token("admin")?;
             cmd!(sh, "cargo run --locked --quiet -p radfin-cli -- demo --samples samples --period {period} --reports {reports}")
+                .env("RADFIN_TOKEN", token)
                 .run()?;
             println!("\nThe same month priced offline by the engine (final invoices as they would be on close):\n");
             cmd!(sh, "cargo run --locked --quiet -p radfin-cli -- simulate --samples samples --period {period} --reports {reports}")

@@ -1,5 +1,5 @@
-//! The local stack: `cargo xtask up` (infrastructure, database, migrations, the three services)
-//! and `cargo xtask down`.
+//! The local stack: `cargo xtask up` (infrastructure, database, migrations, dev tokens, the three
+//! services) and `cargo xtask down`.
 
 use std::path::Path;
 use std::process::{Child, Command};
@@ -9,6 +9,7 @@ use anyhow::{Context, anyhow, bail};
 use tokio_postgres::error::SqlState;
 use xshell::{Shell, cmd};
 
+use crate::dev_tokens::DevTokens;
 use crate::infra::{self, Dev, Infra};
 use crate::pg;
 use crate::process::{self, Probe};
@@ -43,8 +44,9 @@ const SERVICES: [Service; 3] = [
     Service { name: "radfin-ledger", listen_var: "RADFIN_LEDGER_LISTEN", port: 7053 },
 ];
 
-/// Brings up PostgreSQL and NATS, creates and migrates the `radfin` database, builds the services
-/// and starts those not running yet, then waits until each accepts connections.
+/// Brings up PostgreSQL and NATS, creates and migrates the `radfin` database, makes the dev tokens
+/// (one per role) unless they exist, builds the services and starts those not running yet (with
+/// authentication by those tokens), then waits until each accepts connections.
 pub fn up(sh: &Shell, root: &Path) -> anyhow::Result<()> {
     let infra = infra::ensure(root)?;
     create_database(&infra, DATABASE)?;
@@ -57,6 +59,10 @@ pub fn up(sh: &Shell, root: &Path) -> anyhow::Result<()> {
         .context("cannot build the services")?;
 
     let dev = Dev::new(root)?;
+    let tokens = DevTokens::new(root);
+    if tokens.ensure().context("cannot make the dev tokens")? {
+        println!("dev tokens: created {} (one per role)", dev.show(&tokens.txt));
+    }
     let bin_dir = infra::target_dir(root).join("debug");
     // Every service about to start must have its binary and a free port before any is started.
     let pids: Vec<Option<u32>> = SERVICES.iter().map(|service| running_pid(service, &dev)).collect();
@@ -87,7 +93,7 @@ pub fn up(sh: &Shell, root: &Path) -> anyhow::Result<()> {
                 );
                 Running::Existing(pid)
             }
-            None => start(service, &infra, &dev, root, &bin_dir)?,
+            None => start(service, &infra, &dev, root, &bin_dir, &tokens.json)?,
         });
     }
     for (service, running) in SERVICES.iter().zip(started) {
@@ -105,6 +111,11 @@ pub fn up(sh: &Shell, root: &Path) -> anyhow::Result<()> {
     }
     println!("  {:<15} {}", "PostgreSQL", owner_url);
     println!("  {:<15} {} (bus prefix {BUS_PREFIX})", "NATS", infra.nats_url);
+    println!(
+        "  {:<15} {} (`role token` per line; send `authorization: Bearer <token>`, e.g. RADFIN_TOKEN for `radfin demo`)",
+        "tokens",
+        dev.show(&tokens.txt)
+    );
     Ok(())
 }
 
@@ -158,14 +169,22 @@ fn running_pid(service: &Service, dev: &Dev) -> Option<u32> {
     process::read_pid(&dev.path(&format!("{}.pid", service.name))).filter(|pid| process::alive(*pid, service.name))
 }
 
-fn start(service: &Service, infra: &Infra, dev: &Dev, root: &Path, bin_dir: &Path) -> anyhow::Result<Running> {
+fn start(
+    service: &Service,
+    infra: &Infra,
+    dev: &Dev,
+    root: &Path,
+    bin_dir: &Path,
+    tokens_file: &Path,
+) -> anyhow::Result<Running> {
     let name = service.name;
     let mut command = Command::new(bin_dir.join(name));
     command
         .current_dir(root)
         .env("RADFIN_DATABASE_URL", infra.database_url(&service.role(), DATABASE))
         .env("RADFIN_NATS_URL", &infra.nats_url)
-        .env("RADFIN_BUS_PREFIX", BUS_PREFIX);
+        .env("RADFIN_BUS_PREFIX", BUS_PREFIX)
+        .env("RADFIN_AUTH_TOKENS_FILE", tokens_file);
     for other in &SERVICES {
         command.env(other.listen_var, format!("127.0.0.1:{}", other.port));
     }

@@ -1,13 +1,13 @@
 //! `radfin demo`: drives a generated month through the running services over gRPC (parties,
 //! rules and FX rates to pricing, reports to ingest) and prints what the ledger then holds.
-//! Running it again changes nothing: every put and every report is idempotent.
+//! Running it again changes nothing: every put and every report is idempotent. Calls carry the
+//! bearer token of `RADFIN_TOKEN` (puts need `finance`, submissions `ingest`: use an admin token).
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use radfin_domain::{BusinessCalendar, ClientId, Period, ProviderId, ReportStatus};
 use radfin_proto::ingest::v1::ingest_service_client::IngestServiceClient;
 use radfin_proto::ingest::v1::{ReportEvent, SubmitBatchRequest};
@@ -19,8 +19,8 @@ use radfin_testkit::{ReportMix, generate_reports};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use rust_decimal::Decimal;
-use tonic::transport::Channel;
 
+use crate::connect::connect;
 use crate::samples;
 use crate::table::{self, inr};
 
@@ -49,19 +49,15 @@ pub struct Args {
     timeout_secs: u64,
 }
 
-async fn channel(url: &str) -> anyhow::Result<Channel> {
-    Channel::from_shared(url.to_owned())?.connect().await.with_context(|| format!("cannot reach {url}"))
-}
-
 fn date(d: chrono::NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
 pub async fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
     let samples = samples::load(&args.samples, radfin_domain::fx::DEFAULT_MAX_RATE_AGE_DAYS)?;
-    let mut pricing = PricingServiceClient::new(channel(&args.pricing).await?);
-    let mut ingest = IngestServiceClient::new(channel(&args.ingest).await?);
-    let mut ledger = LedgerServiceClient::new(channel(&args.ledger).await?);
+    let mut pricing = PricingServiceClient::new(connect(&args.pricing).await?);
+    let mut ingest = IngestServiceClient::new(connect(&args.ingest).await?);
+    let mut ledger = LedgerServiceClient::new(connect(&args.ledger).await?);
 
     // Reference data: parties, rule versions, FX rates (puts of what is already there are no-ops).
     for p in &samples.providers {

@@ -1,15 +1,21 @@
 //! `radfin`, the operator command line.
 
+mod connect;
 mod demo;
+mod ops;
 mod samples;
 mod simulate;
 mod table;
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "radfin", version, about = "radfin operator command line")]
+#[command(name = "radfin", version, about = "radfin operator command line", long_about = ops::LONG_ABOUT)]
 struct Cli {
+    #[command(flatten)]
+    global: ops::Global,
     #[command(subcommand)]
     command: Command,
 }
@@ -28,20 +34,38 @@ enum Command {
         #[arg(long, env = "RADFIN_DATABASE_URL")]
         database_url: String,
     },
+    #[command(flatten)]
+    Ops(ops::Command),
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Command::Simulate(args) => simulate::run(&args, &mut std::io::stdout().lock()),
-        Command::Demo(args) => runtime()?.block_on(demo::run(&args, &mut std::io::stdout().lock())),
-        Command::Migrate { database_url } => {
-            runtime()?.block_on(radfin_db::migrate(&database_url))?;
-            println!("migrations applied");
-            Ok(())
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Simulate(args) => simulate::run(&args, &mut std::io::stdout().lock()).map_err(failed),
+        Command::Demo(args) => {
+            runtime().and_then(|rt| rt.block_on(demo::run(&args, &mut std::io::stdout().lock()))).map_err(failed)
+        }
+        Command::Migrate { database_url } => runtime()
+            .and_then(|rt| Ok(rt.block_on(radfin_db::migrate(&database_url))?))
+            .map(|()| println!("migrations applied"))
+            .map_err(failed),
+        Command::Ops(command) => runtime()
+            .map_err(failed)
+            .and_then(|rt| rt.block_on(ops::run(command, &cli.global, &mut std::io::stdout().lock()))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("radfin: {e}");
+            ExitCode::from(e.code)
         }
     }
 }
 
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+fn failed(e: anyhow::Error) -> ops::CliError {
+    ops::CliError::other(format!("{e:#}"))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }

@@ -95,7 +95,7 @@ pub async fn next_number(
 pub async fn lock_period(conn: &mut AsyncPgConnection, period: Period, exclusive: bool) -> Result<(), StorageError> {
     let sql =
         if exclusive { "SELECT pg_advisory_xact_lock($1, $2)" } else { "SELECT pg_advisory_xact_lock_shared($1, $2)" };
-    let key = i32::try_from(period.year() * 100).unwrap_or(i32::MAX) + i32::try_from(period.month()).unwrap_or(0);
+    let key = period.year() * 100 + i32::try_from(period.month()).unwrap_or(0);
     diesel::sql_query(sql).bind::<Integer, _>(PERIOD_LOCK).bind::<Integer, _>(key).execute(conn).await?;
     Ok(())
 }

@@ -254,6 +254,56 @@ pub struct Inserted {
     pub entry_kind: String,
 }
 
+/// First key of the advisory lock that orders ledger writers and partition creation ("le").
+const LEDGER_WRITE_LOCK: i32 = 0x6c65;
+
+/// Declares the transaction a writer of `ledger_entries` (a shared lock held until it ends).
+/// Every transaction that appends entries takes it first, so [`ensure_partitions`] can create a
+/// partition between writers instead of deadlocking with one: a partition being created blocks
+/// inserts into the partitioned table, and the creation waits for locks that writers hold.
+pub async fn lock_for_write(conn: &mut AsyncPgConnection) -> Result<(), StorageError> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock_shared($1, 0)")
+        .bind::<diesel::sql_types::Integer, _>(LEDGER_WRITE_LOCK)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Makes sure each period has its ledger partition. Call it outside a transaction: a missing
+/// partition is created in a short transaction of its own that waits for the writers of the
+/// moment ([`lock_for_write`]) to finish; an existing one costs a catalog lookup.
+pub async fn ensure_partitions(conn: &mut AsyncPgConnection, periods: &[Period]) -> Result<(), StorageError> {
+    #[derive(QueryableByName)]
+    struct Missing {
+        #[diesel(sql_type = Text)]
+        period: String,
+    }
+    let periods: Vec<String> = periods.iter().map(ToString::to_string).collect();
+    let missing: Vec<Missing> = diesel::sql_query(
+        "SELECT p AS period FROM unnest($1::text[]) AS p \
+         WHERE to_regclass(format('public.%I', 'ledger_entries_' || replace(p, '-', '_'))) IS NULL",
+    )
+    .bind::<Array<Text>, _>(&periods)
+    .load(conn)
+    .await?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let missing: Vec<String> = missing.into_iter().map(|m| m.period).collect();
+    conn.transaction(async |conn| {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1, 0)")
+            .bind::<diesel::sql_types::Integer, _>(LEDGER_WRITE_LOCK)
+            .execute(conn)
+            .await?;
+        diesel::sql_query("SELECT radfin_ensure_ledger_partition(p) FROM unnest($1::text[]) AS p")
+            .bind::<Array<Text>, _>(&missing)
+            .execute(conn)
+            .await?;
+        Ok(())
+    })
+    .await
+}
+
 /// Appends ledger entries: makes sure each of their periods has its partition
 /// (`radfin_ensure_ledger_partition`), then multi-row `INSERT`s. Atomic (a savepoint of the
 /// caller's transaction, if any). The unique book key (period, run, client, book version,

@@ -96,6 +96,8 @@ impl Stack {
             nats_url: nats_url(),
             bus_prefix: prefix.clone(),
             business_tz: "Asia/Kolkata".to_owned(),
+            // Authentication disabled: every caller is admin `anonymous`.
+            auth_tokens_file: None,
         };
         let (stop, stopped) = radfin_service::shutdown::channel();
         let (ingest_l, ingest) = listener().await?;
@@ -118,7 +120,7 @@ impl Stack {
             }),
             tokio::spawn({
                 let s = stopped.clone();
-                async move { radfin_ledger::serve(&ledger_common, ledger_l, until(s)).await }
+                async move { radfin_ledger::serve(&radfin_ledger::Config::with_common(ledger_common), ledger_l, until(s)).await }
             }),
         ];
         let stack = Self { db, prefix, ingest, pricing, ledger, stop, tasks };

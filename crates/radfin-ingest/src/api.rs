@@ -24,7 +24,7 @@ use crate::reconcile::Reconciler;
 use crate::sync::{SyncWindow, Syncer};
 
 /// Attempts of a submission's transaction when PostgreSQL reports a serialization failure.
-const TRANSACTION_ATTEMPTS: u32 = 3;
+const TRANSACTION_ATTEMPTS: u32 = 10;
 /// Sync runs listed when the request does not say, and at most.
 const DEFAULT_SYNC_RUNS: u32 = 20;
 const MAX_SYNC_RUNS: u32 = 100;

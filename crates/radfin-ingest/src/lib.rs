@@ -131,6 +131,7 @@ pub async fn serve_with(
     config.validate()?;
     let calendar = BusinessCalendar::named(&config.common.business_tz)?;
     let (pool, bus) = config.common.connect(POOL_SIZE).await?;
+    let auth = config.common.auth(&pool)?;
     let committed = Arc::new(Notify::new());
 
     // Draining begins when `shutdown` resolves or a background task fails: syncs stop at their
@@ -163,5 +164,5 @@ pub async fn serve_with(
     let api = IngestApi::new(pool, calendar, committed).with_sync(syncer).with_reconciler(reconciler);
     let routes = tonic::service::Routes::new(IngestServiceServer::new(api).max_decoding_message_size(64 << 20));
     // Once submissions are over, the relay publishes what they committed, then everything stops.
-    supervisor.serve(listener, routes, &[SERVICE_NAME], shutdown).await
+    supervisor.serve(listener, routes, &[SERVICE_NAME], auth, shutdown).await
 }

@@ -30,7 +30,7 @@ use tokio_postgres::{IsolationLevel, NoTls};
 /// Rows fetched from the source per round trip, and stored per transaction.
 pub const PAGE_SIZE: usize = 1000;
 /// Attempts of a page's transaction when PostgreSQL reports a serialization failure.
-const TRANSACTION_ATTEMPTS: u32 = 3;
+const TRANSACTION_ATTEMPTS: u32 = 10;
 /// How long connecting to the source may take, unless its URL says otherwise.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The columns read, in order (spec §2).

@@ -417,7 +417,7 @@ impl LedgerService for LedgerApi {
                 (n.issue_date, n.created_at, entry, -n.total)
             }))
             .collect();
-        docs.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        docs.sort_by_key(|d| (d.0, d.1));
         let mut balances: std::collections::BTreeMap<String, (Decimal, Decimal)> = std::collections::BTreeMap::new();
         let mut entries = Vec::with_capacity(docs.len());
         for (_, _, mut entry, amount) in docs {

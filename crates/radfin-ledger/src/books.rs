@@ -62,12 +62,20 @@ impl Books {
     pub async fn apply(&self, pool: &Pool, batch: Vec<Received>) -> anyhow::Result<Applied> {
         let mut cache = self.cache.lock().await;
         let mut conn = pool.get().await.map_err(StorageError::from)?;
+        let mut periods: Vec<Period> = batch.iter().map(|r| r.fact.period).collect();
+        periods.sort();
+        periods.dedup();
+        radfin_db::ledger::ensure_partitions(&mut conn, &periods).await?;
         let mut taken: HashMap<BookKey, Cached> = HashMap::new();
         let result = {
             use diesel_async::AsyncConnection;
             let taken = &mut taken;
             let cache = &mut *cache;
-            conn.transaction(async |conn| apply_batch(conn, cache, taken, &batch).await).await
+            conn.transaction(async |conn| {
+                radfin_db::ledger::lock_for_write(conn).await?;
+                apply_batch(conn, cache, taken, &batch).await
+            })
+            .await
         };
         match result {
             Ok(applied) => {

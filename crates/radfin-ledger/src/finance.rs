@@ -148,6 +148,10 @@ pub struct Finance {
     pool: Pool,
     bus: Bus,
     config: FinanceConfig,
+    /// Closes and reruns of this replica, one at a time: each holds a connection for its whole
+    /// pricing pass, and concurrent ones would only queue on the numbering lock while starving
+    /// the pool the live view needs. (Replicas still serialize per period in the database.)
+    heavy: tokio::sync::Semaphore,
 }
 
 fn invalid(field: &str, message: impl std::fmt::Display) -> FinanceError {
@@ -156,7 +160,7 @@ fn invalid(field: &str, message: impl std::fmt::Display) -> FinanceError {
 
 impl Finance {
     pub fn new(pool: Pool, bus: Bus, config: FinanceConfig) -> Self {
-        Self { pool, bus, config }
+        Self { pool, bus, config, heavy: tokio::sync::Semaphore::new(1) }
     }
 
     async fn conn(&self) -> Result<radfin_db::PooledConnection, FinanceError> {
@@ -242,10 +246,13 @@ impl Finance {
     }
 
     async fn close_inner(&self, period: Period, reason: &str, actor: &Actor) -> Result<Closed, FinanceError> {
+        self.ended(period, Utc::now())?;
+        let _turn = self.heavy.acquire().await.map_err(|_| FinanceError::Precondition("shutting down".into()))?;
         let now = Utc::now();
-        self.ended(period, now)?;
         let mut conn = self.conn().await?;
+        radfin_db::ledger::ensure_partitions(&mut conn, &[period]).await?;
         conn.transaction(async |conn| {
+            radfin_db::ledger::lock_for_write(conn).await?;
             documents::lock_period(conn, period, true).await?;
             let status = documents::period_status(conn, period).await?;
             if let Some(run_id) = status.close_run_id {
@@ -386,9 +393,12 @@ impl Finance {
                 Some(self.replay(period, &stored).await?)
             }
         };
+        let _turn = self.heavy.acquire().await.map_err(|_| FinanceError::Precondition("shutting down".into()))?;
         let now = Utc::now();
         let mut conn = self.conn().await?;
+        radfin_db::ledger::ensure_partitions(&mut conn, &[period]).await?;
         conn.transaction(async |conn| {
+            radfin_db::ledger::lock_for_write(conn).await?;
             documents::lock_period(conn, period, true).await?;
             let status = documents::period_status(conn, period).await?;
             let Some(current) = status.current_run_id.filter(|_| status.closed) else {

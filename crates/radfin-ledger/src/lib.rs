@@ -7,19 +7,24 @@
 //! only after the commit.
 
 mod api;
+mod present;
 pub mod books;
+pub mod finance;
 
 use std::future::Future;
 use std::net::SocketAddr;
 
 use anyhow::Context;
 use radfin_proto::ledger::v1::ledger_service_server::{LedgerServiceServer, SERVICE_NAME};
-use radfin_service::config::{Common, listen};
+use radfin_domain::BusinessCalendar;
+use radfin_domain::tax::{GstConfig, TdsConfig};
+use radfin_service::config::{Common, listen, parse_or, var_or};
 use radfin_service::consume::{self, Batching};
 use radfin_service::supervise::Supervisor;
 use tokio::net::TcpListener;
 
 pub use api::LedgerApi;
+use finance::{Finance, FinanceConfig, Supplier};
 
 /// Durable consumer name shared by every ledger replica.
 pub const CONSUMER: &str = "ledger";
@@ -34,26 +39,73 @@ pub struct Config {
     pub common: Common,
     /// `RADFIN_LEDGER_LISTEN`, default 127.0.0.1:7053.
     pub listen: SocketAddr,
+    /// `RADFIN_SUPPLIER_NAME`, `RADFIN_SUPPLIER_GSTIN`, `RADFIN_SUPPLIER_STATE_CODE` (default 29,
+    /// Karnataka), `RADFIN_CGST_PCT`/`RADFIN_SGST_PCT`/`RADFIN_IGST_PCT` (9/9/18): who issues the
+    /// invoices and how they are taxed (spec §4.4).
+    pub supplier: Supplier,
+    /// `RADFIN_TDS_THRESHOLD` (50000), `RADFIN_TDS_PCT` (10), `RADFIN_TDS_NO_PAN_PCT` (20).
+    pub tds: TdsConfig,
+    /// `RADFIN_FX_MAX_AGE_DAYS`: oldest rate a report may use, default 7 (as pricing).
+    pub fx_max_age_days: u32,
 }
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
-        Ok(Self { common: Common::from_env()?, listen: listen("RADFIN_LEDGER_LISTEN", 7053)? })
+        let mut gst = GstConfig::new(var_or("RADFIN_SUPPLIER_STATE_CODE", "29"));
+        gst.cgst_pct = parse_or("RADFIN_CGST_PCT", gst.cgst_pct)?;
+        gst.sgst_pct = parse_or("RADFIN_SGST_PCT", gst.sgst_pct)?;
+        gst.igst_pct = parse_or("RADFIN_IGST_PCT", gst.igst_pct)?;
+        let defaults = TdsConfig::default();
+        Ok(Self {
+            listen: listen("RADFIN_LEDGER_LISTEN", 7053)?,
+            supplier: Supplier {
+                name: var_or("RADFIN_SUPPLIER_NAME", "radfin"),
+                gstin: Some(var_or("RADFIN_SUPPLIER_GSTIN", "")).filter(|g| !g.is_empty()),
+                gst,
+            },
+            tds: TdsConfig {
+                threshold: parse_or("RADFIN_TDS_THRESHOLD", defaults.threshold)?,
+                rate_pct: parse_or("RADFIN_TDS_PCT", defaults.rate_pct)?,
+                rate_without_pan_pct: parse_or("RADFIN_TDS_NO_PAN_PCT", defaults.rate_without_pan_pct)?,
+            },
+            fx_max_age_days: parse_or("RADFIN_FX_MAX_AGE_DAYS", radfin_domain::fx::DEFAULT_MAX_RATE_AGE_DAYS)?,
+            common: Common::from_env()?,
+        })
+    }
+
+    /// Defaults for everything but the common settings (tests).
+    pub fn with_common(common: Common) -> Self {
+        Self {
+            common,
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            supplier: Supplier { name: "radfin".to_owned(), gstin: None, gst: GstConfig::new("29") },
+            tds: TdsConfig::default(),
+            fx_max_age_days: radfin_domain::fx::DEFAULT_MAX_RATE_AGE_DAYS,
+        }
     }
 }
 
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
     let listener = radfin_service::grpc::bind(config.listen).await?;
-    serve(&config.common, listener, shutdown).await
+    serve(&config, listener, shutdown).await
 }
 
 /// Serves on an already bound listener (tests bind port 0) and consumes priced reports.
 pub async fn serve(
-    common: &Common,
+    config: &Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    let common = &config.common;
     let (pool, bus) = common.connect(POOL_SIZE).await?;
+    let finance_config = FinanceConfig {
+        calendar: BusinessCalendar::named(&common.business_tz)?,
+        supplier: config.supplier.clone(),
+        tds: config.tds.clone(),
+        fx_max_age_days: config.fx_max_age_days,
+    };
+    let finance = std::sync::Arc::new(Finance::new(pool.clone(), bus.clone(), finance_config.clone()));
+    let auth = common.auth(&pool)?;
     let consumer = bus.durable_consumer(bus.names().priced_stream(), CONSUMER, None).await.context("consumer")?;
 
     // The consumer, supervised: should it fail, the service stops.
@@ -85,6 +137,6 @@ pub async fn serve(
         });
     }
 
-    let routes = tonic::service::Routes::new(LedgerServiceServer::new(LedgerApi::new(pool)));
-    supervisor.serve(listener, routes, &[SERVICE_NAME], shutdown).await
+    let routes = tonic::service::Routes::new(LedgerServiceServer::new(LedgerApi::new(pool, finance, finance_config)));
+    supervisor.serve(listener, routes, &[SERVICE_NAME], auth, shutdown).await
 }

@@ -123,6 +123,7 @@ pub async fn serve(
     let common = &config.common;
     let calendar = BusinessCalendar::named(&common.business_tz)?;
     let (pool, bus) = common.connect(POOL_SIZE).await?;
+    let auth = common.auth(&pool)?;
     let consumer = bus.durable_consumer(bus.names().reports_stream(), CONSUMER, None).await.context("consumer")?;
 
     let reference =
@@ -165,5 +166,5 @@ pub async fn serve(
 
     let api = PricingApi { pool, reference, changed };
     let routes = tonic::service::Routes::new(PricingServiceServer::new(api));
-    supervisor.serve(listener, routes, &[SERVICE_NAME], shutdown).await
+    supervisor.serve(listener, routes, &[SERVICE_NAME], auth, shutdown).await
 }

@@ -2,6 +2,7 @@
 //! validated config struct built with these helpers; a bad value is an error naming the variable.
 
 use std::fmt::Display;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use anyhow::{Context, anyhow};
@@ -44,6 +45,9 @@ pub struct Common {
     pub bus_prefix: String,
     /// IANA time zone of periods (`RADFIN_BUSINESS_TZ`).
     pub business_tz: String,
+    /// The bearer tokens and their roles (`RADFIN_AUTH_TOKENS_FILE`, see [`crate::auth`]);
+    /// `None` disables authentication (every caller is admin `anonymous`).
+    pub auth_tokens_file: Option<PathBuf>,
 }
 
 impl Common {
@@ -61,12 +65,22 @@ impl Common {
         Ok((pool, bus))
     }
 
+    /// Authentication as configured, denied attempts audited in `pool`'s database: what a
+    /// service passes to [`crate::supervise::Supervisor::serve`]. `Err` when the token file is
+    /// invalid.
+    pub fn auth(&self, pool: &radfin_db::Pool) -> anyhow::Result<crate::auth::Auth> {
+        crate::auth::Auth::from_config(self.auth_tokens_file.as_deref(), pool.clone())
+    }
+
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
             database_url: required("RADFIN_DATABASE_URL")?,
             nats_url: var_or("RADFIN_NATS_URL", "nats://127.0.0.1:4222"),
             bus_prefix: var_or("RADFIN_BUS_PREFIX", "radfin"),
             business_tz: var_or("RADFIN_BUSINESS_TZ", "Asia/Kolkata"),
+            auth_tokens_file: std::env::var_os(crate::auth::TOKENS_FILE_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
         })
     }
 }

@@ -1,6 +1,7 @@
 //! The gRPC server of a service: its own services plus gRPC health checking and server
 //! reflection (v1 and v1alpha), so a stock client (`grpcurl`, `buf curl`, Python `grpcio`) can
-//! list and call it without the `.proto` files at hand.
+//! list and call it without the `.proto` files at hand. Every call goes through the
+//! [`crate::auth`] layer: bearer tokens, the role each method needs.
 
 use std::future::Future;
 
@@ -13,6 +14,8 @@ use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::HealthServer;
 use tonic_health::server::HealthReporter;
 
+use crate::auth::Auth;
+
 /// Binds a service's listen address, naming it in the error.
 pub async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.with_context(|| format!("bind {addr}"))
@@ -20,7 +23,8 @@ pub async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
 
 /// Serves `routes` on `listener` until `shutdown` resolves, then stops accepting, reports
 /// NOT_SERVING, and waits for in-flight calls to finish. `names` are the fully qualified
-/// service names reported as SERVING by the health service.
+/// service names reported as SERVING by the health service. `auth` checks every call
+/// ([`crate::config::Common::auth`], or [`Auth::disabled`]).
 ///
 /// A service with background tasks serves through [`crate::supervise::Supervisor::serve`]
 /// instead, which also stops serving when one of them fails.
@@ -28,10 +32,11 @@ pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     names: &[&str],
+    auth: Auth,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
-    serve_with_health(listener, routes, names, health, health_service, shutdown).await
+    serve_with_health(listener, routes, names, auth, health, health_service, shutdown).await
 }
 
 /// [`serve`] with a health reporter made by the caller, who may report NOT_SERVING before
@@ -40,6 +45,7 @@ pub(crate) async fn serve_with_health(
     listener: TcpListener,
     routes: Routes,
     names: &[&str],
+    auth: Auth,
     health: HealthReporter,
     health_service: HealthServer<impl tonic_health::pb::health_server::Health>,
     shutdown: impl Future<Output = ()> + Send,
@@ -58,7 +64,7 @@ pub(crate) async fn serve_with_health(
     let routes = routes.add_service(health_service).add_service(reflection_v1).add_service(reflection_v1alpha);
 
     let addr = listener.local_addr().context("listener address")?;
-    tracing::info!(%addr, services = ?names, "grpc serving");
+    tracing::info!(%addr, services = ?names, authentication = auth.is_enabled(), "grpc serving");
     let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
     let drain = async move {
         shutdown.await;
@@ -69,6 +75,7 @@ pub(crate) async fn serve_with_health(
         }
     };
     Server::builder()
+        .layer(auth.layer())
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), drain)
         .await

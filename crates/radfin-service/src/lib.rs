@@ -1,8 +1,9 @@
 //! What every radfin service shares: configuration from the environment, telemetry (structured
 //! logs, OpenTelemetry traces exported over OTLP when configured), a gRPC server with health
-//! checking and reflection, the consuming loop (retrying outages in process, isolating bad
+//! checking, reflection and bearer-token roles checked per method, the consuming loop (retrying outages in process, isolating bad
 //! messages), supervision of background tasks, and graceful shutdown.
 
+pub mod auth;
 pub mod config;
 pub mod consume;
 pub mod grpc;

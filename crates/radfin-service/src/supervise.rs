@@ -25,7 +25,8 @@
 //!     stop.requested().await;
 //!     Ok(())
 //! });
-//! supervisor.serve(listener, routes, &["radfin.ingest.v1.IngestService"], radfin_service::shutdown::signal()).await
+//! let auth = radfin_service::auth::Auth::disabled();
+//! supervisor.serve(listener, routes, &["radfin.ingest.v1.IngestService"], auth, radfin_service::shutdown::signal()).await
 //! # }
 //! ```
 
@@ -39,6 +40,7 @@ use tokio::time::Instant;
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
 
+use crate::auth::Auth;
 use crate::grpc;
 use crate::shutdown::{self, Shutdown, Trigger};
 
@@ -114,18 +116,20 @@ impl Supervisor {
         self.names.insert(handle.id(), name);
     }
 
-    /// Serves `routes` (with health and reflection, as [`grpc::serve`]) on `listener` until
-    /// `shutdown` resolves or a supervised task fails, then drains the server and stops the
-    /// tasks. `Err` when a task failed, did not stop in time, or the server failed.
+    /// Serves `routes` (with health and reflection, every call checked by `auth`, as
+    /// [`grpc::serve`]) on `listener` until `shutdown` resolves or a supervised task fails, then
+    /// drains the server and stops the tasks. `Err` when a task failed, did not stop in time, or
+    /// the server failed.
     pub async fn serve(
         mut self,
         listener: TcpListener,
         routes: Routes,
         names: &[&str],
+        auth: Auth,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
         let (health, health_service) = tonic_health::server::health_reporter();
-        let server = grpc::serve_with_health(listener, routes, names, health.clone(), health_service, {
+        let server = grpc::serve_with_health(listener, routes, names, auth, health.clone(), health_service, {
             let mut draining = self.draining.clone();
             async move { draining.requested().await }
         });

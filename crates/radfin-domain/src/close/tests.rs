@@ -189,3 +189,45 @@ proptest! {
         prop_assert_eq!(paid, providers.iter().map(|d| d.effects.difference()).sum::<Decimal>());
     }
 }
+
+#[test]
+fn tds_is_withheld_from_the_statement_that_crosses_the_threshold_and_at_20_percent_without_pan() {
+    use crate::party::ProviderProfile;
+    let mut catalog = Catalog::default();
+    for (i, pan) in [(1, Some("ABCDE1234F")), (2, None)] {
+        catalog.add_provider(ProviderProfile {
+            provider_id: provider(i),
+            name: format!("Dr {i}"),
+            grade: Grade::Senior,
+            practicing_since: "2015-01-01".parse().unwrap(),
+            pan: pan.map(str::to_owned),
+            effective_from: "2020-01-01".parse().unwrap(),
+        });
+    }
+    // Each provider earns 10,000 this month (two reports of 5,000).
+    let lines: Vec<RunLine> = [
+        report("A", 1, 1, dec!(5000), dec!(1), None),
+        report("B", 1, 1, dec!(5000), dec!(1), None),
+        report("C", 1, 2, dec!(5000), dec!(1), None),
+        report("D", 1, 2, dec!(5000), dec!(1), None),
+    ]
+    .concat();
+    let period: Period = "2026-10".parse().unwrap();
+    let statements = |earlier: Decimal| {
+        let earlier = BTreeMap::from([(provider(1), earlier), (provider(2), earlier)]);
+        payouts(&lines, &catalog, period, &earlier, &TdsConfig::default())
+    };
+    let tds = |s: &[PayoutPlan]| s.iter().map(|p| (p.tds.rate_pct, p.tds.base, p.tds.amount)).collect::<Vec<_>>();
+    // Below the threshold after this statement: nothing withheld.
+    assert_eq!(tds(&statements(dec!(30000))), [(dec!(0), dec!(0), dec!(0)); 2]);
+    // This statement crosses ₹50,000: withholding on the year's cumulative fees, its own included.
+    assert_eq!(
+        tds(&statements(dec!(45000))),
+        [(dec!(10), dec!(55000), dec!(5500.00)), (dec!(20), dec!(55000), dec!(11000.00))]
+    );
+    // Past the threshold already: on its own gross.
+    let past = statements(dec!(60000));
+    assert_eq!(tds(&past), [(dec!(10), dec!(10000), dec!(1000.00)), (dec!(20), dec!(10000), dec!(2000.00))]);
+    assert_eq!(past[0].net(), dec!(9000.00));
+    assert_eq!((past[0].reports, past[0].gross), (2, dec!(10000)));
+}

@@ -1,6 +1,7 @@
 //! End to end: reports submitted over gRPC to ingest, priced by pricing, appended by the ledger,
 //! with real PostgreSQL and NATS; each test on its own database and bus prefix.
 
+mod close;
 mod fx_feed;
 mod live;
 mod outage;

@@ -45,6 +45,7 @@ async fn a_report_the_broker_lost_is_republished_by_the_reconciler_and_reaches_t
         nats_url: nats_url(),
         bus_prefix: prefix.clone(),
         business_tz: "Asia/Kolkata".to_owned(),
+        auth_tokens_file: None,
     };
     let (stop, stopped) = radfin_service::shutdown::channel();
     let until = |mut s: radfin_service::shutdown::Shutdown| async move { s.requested().await };
@@ -90,7 +91,7 @@ async fn a_report_the_broker_lost_is_republished_by_the_reconciler_and_reaches_t
     }));
     tasks.push(tokio::spawn({
         let s = until(stopped.clone());
-        async move { radfin_ledger::serve(&ledger_common, ledger_l, s).await }
+        async move { radfin_ledger::serve(&radfin_ledger::Config::with_common(ledger_common), ledger_l, s).await }
     }));
     // Reference data straight into the database: a put through pricing's API would make pricing
     // reprice the open months from the stored reports, which would find RPT-LOST on its own.

@@ -264,6 +264,7 @@ async fn the_service_syncs_on_its_schedule_and_on_demand() {
         nats_url: nats_url(),
         bus_prefix: bus.names().prefix().to_owned(),
         business_tz: "Asia/Kolkata".to_owned(),
+        auth_tokens_file: None,
     });
     config.sync_source = Some(SyncSource::new(source.url(), "his.finalized_reports".parse().unwrap()).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -361,6 +362,7 @@ async fn sync_now_needs_a_source() {
         nats_url: nats_url(),
         bus_prefix: bus.names().prefix().to_owned(),
         business_tz: "Asia/Kolkata".to_owned(),
+        auth_tokens_file: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

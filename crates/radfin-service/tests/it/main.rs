@@ -1,7 +1,9 @@
 //! radfin-service against a real NATS JetStream server (`RADFIN_NATS_URL`, default
 //! `nats://127.0.0.1:4222`): the consuming loop through outages and bad messages, and the
-//! supervision of background tasks. Every test has its own bus prefix.
+//! supervision of background tasks. Every test has its own bus prefix. And the auth layer in
+//! front of a served stub, auditing in a PostgreSQL test database (`RADFIN_TEST_DATABASE_URL`).
 
+mod auth;
 mod consume;
 mod supervise;
 

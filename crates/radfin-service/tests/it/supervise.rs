@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use radfin_service::auth::Auth;
 use radfin_service::supervise::Supervisor;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -59,7 +60,9 @@ async fn a_failing_task_turns_health_not_serving_and_serve_returns_its_error() {
         anyhow::bail!("the stream is gone")
     });
     let serving = tokio::spawn(async move {
-        supervisor.serve(listener, tonic::service::Routes::default(), &[SERVICE], std::future::pending()).await
+        supervisor
+            .serve(listener, tonic::service::Routes::default(), &[SERVICE], Auth::disabled(), std::future::pending())
+            .await
     });
 
     let mut client = health(addr).await;
@@ -100,7 +103,13 @@ async fn a_panicking_task_fails_the_service() {
     });
     let served = tokio::time::timeout(
         DEADLINE,
-        supervisor.serve(listener, tonic::service::Routes::default(), &[SERVICE], std::future::pending()),
+        supervisor.serve(
+            listener,
+            tonic::service::Routes::default(),
+            &[SERVICE],
+            Auth::disabled(),
+            std::future::pending(),
+        ),
     )
     .await
     .expect("serve returns");
@@ -116,7 +125,13 @@ async fn a_task_ending_unasked_fails_the_service() {
     supervisor.spawn("feed", async { Ok(()) });
     let served = tokio::time::timeout(
         DEADLINE,
-        supervisor.serve(listener, tonic::service::Routes::default(), &[SERVICE], std::future::pending()),
+        supervisor.serve(
+            listener,
+            tonic::service::Routes::default(),
+            &[SERVICE],
+            Auth::disabled(),
+            std::future::pending(),
+        ),
     )
     .await
     .expect("serve returns");
@@ -135,7 +150,7 @@ async fn a_requested_shutdown_drains_then_stops_the_tasks_and_serve_succeeds() {
         let requested = async move {
             let _ = requested.await;
         };
-        supervisor.serve(listener, tonic::service::Routes::default(), &[SERVICE], requested).await
+        supervisor.serve(listener, tonic::service::Routes::default(), &[SERVICE], Auth::disabled(), requested).await
     });
     let mut client = health(addr).await;
     let checked = client.check(HealthCheckRequest { service: String::new() }).await.expect("check");
@@ -158,7 +173,7 @@ async fn a_task_that_does_not_stop_in_time_is_aborted_and_reported() {
     supervisor.spawn("stuck", std::future::pending());
     let served = tokio::time::timeout(
         DEADLINE,
-        supervisor.serve(listener, tonic::service::Routes::default(), &[SERVICE], async {}),
+        supervisor.serve(listener, tonic::service::Routes::default(), &[SERVICE], Auth::disabled(), async {}),
     )
     .await
     .expect("serve returns");

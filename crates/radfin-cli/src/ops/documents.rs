@@ -1,0 +1,511 @@
+//! The documents of closed months: invoices, payout statements, credit notes, and a client's
+//! account (its statement).
+
+use std::io::{self, Write};
+
+use comfy_table::Table;
+use radfin_proto::common::v1::Modality;
+use radfin_proto::ledger::v1::{
+    CreditNote, CreditNoteLine, GetClientStatementRequest, GetInvoiceRequest, GetPayoutStatementRequest, Invoice,
+    IssueCreditNoteRequest, ListCreditNotesRequest, ListInvoicesRequest, ListPayoutStatementsRequest, PayoutStatement,
+    TaxLine,
+};
+
+use super::json::modality;
+use super::{CliError, Ctx, Rpc, exit, period_filter, positive_decimal};
+use crate::table::{self, grouped, or_dash};
+
+// ---------------------------------------------------------------------------------------------
+// Tables shared with close and rerun
+
+/// A number, or what stands for it in a rerun preview.
+fn number(n: &str) -> String {
+    if n.is_empty() { "(on apply)".to_owned() } else { n.to_owned() }
+}
+
+pub fn invoice_table(invoices: &[Invoice]) -> Table {
+    let mut t = table::new(
+        &[
+            "Number",
+            "Kind",
+            "Client",
+            "Period",
+            "Issued",
+            "Cur",
+            "Reports",
+            "Taxable value",
+            "Tax",
+            "Total",
+            "Remaining",
+        ],
+        6,
+    );
+    for i in invoices {
+        t.add_row(vec![
+            number(&i.number),
+            i.kind.clone(),
+            i.client_id.clone(),
+            i.period.clone(),
+            or_dash(&i.issue_date),
+            i.currency.clone(),
+            i.billable_reports.to_string(),
+            grouped(&i.taxable_value),
+            grouped(&i.tax_total),
+            grouped(&i.total),
+            grouped(&i.remaining),
+        ]);
+    }
+    t
+}
+
+pub fn statement_table(statements: &[PayoutStatement]) -> Table {
+    let mut t = table::new(
+        &["Number", "Kind", "Provider", "Period", "Issued", "Reports", "Gross INR", "TDS", "Net payable"],
+        5,
+    );
+    for s in statements {
+        t.add_row(vec![
+            number(&s.number),
+            s.kind.clone(),
+            format!("{} {}", s.provider_id, s.provider_name).trim().to_owned(),
+            s.period.clone(),
+            or_dash(&s.issue_date),
+            s.reports.to_string(),
+            grouped(&s.gross),
+            grouped(&s.tds_amount),
+            grouped(&s.net_payable),
+        ]);
+    }
+    t
+}
+
+pub fn credit_note_table(notes: &[CreditNote]) -> Table {
+    let mut t = table::with_numeric(
+        &["Number", "Client", "Period", "Corrects", "Issued", "Cur", "Taxable value", "Tax", "Total", "Reason"],
+        &[6, 7, 8],
+    );
+    for n in notes {
+        t.add_row(vec![
+            number(&n.number),
+            n.client_id.clone(),
+            n.period.clone(),
+            n.corrects_invoice_number.clone(),
+            or_dash(&n.issue_date),
+            n.currency.clone(),
+            grouped(&n.taxable_value),
+            grouped(&n.tax_total),
+            grouped(&n.total),
+            n.reason.clone(),
+        ]);
+    }
+    t
+}
+
+/// `Key   value` lines, keys padded to one width; empty values are left out.
+pub fn details(rows: &[(&str, String)]) -> String {
+    let rows: Vec<&(&str, String)> = rows.iter().filter(|(_, v)| !v.is_empty()).collect();
+    let width = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+    rows.iter().map(|(k, v)| format!("  {k:<width$}  {v}")).collect::<Vec<_>>().join("\n")
+}
+
+fn totals(taxable_value: &str, taxes: &[TaxLine], tax_total: &str, total: &str, currency: &str) -> Table {
+    let mut t = table::new(&["", currency], 1);
+    t.add_row(vec!["Taxable value".to_owned(), grouped(taxable_value)]);
+    for tax in taxes {
+        t.add_row(vec![format!("{} {}%", tax.kind, tax.rate_pct), grouped(&tax.amount)]);
+    }
+    t.add_row(vec!["Tax".to_owned(), grouped(tax_total)]);
+    t.add_row(vec!["Total".to_owned(), grouped(total)]);
+    t
+}
+
+/// An invoice as `invoices show` prints it.
+pub fn print_invoice(out: &mut dyn Write, i: &Invoice) -> io::Result<()> {
+    let title = if i.kind == "SUPPLEMENTARY" { "SUPPLEMENTARY INVOICE" } else { "TAX INVOICE" };
+    writeln!(out, "{title} {}", number(&i.number))?;
+    let client = format!("{} {}", i.client_id, i.client_name).trim().to_owned();
+    writeln!(
+        out,
+        "{}",
+        details(&[
+            ("Client", client),
+            ("Client GSTIN", i.client_gstin.clone()),
+            ("Place of supply", i.place_of_supply.clone()),
+            ("Supplier GSTIN", i.supplier_gstin.clone()),
+            ("Supplier state", i.supplier_state_code.clone()),
+            ("Period", i.period.clone()),
+            ("Issue date", format!("{} (FY {})", i.issue_date, i.financial_year)),
+            ("Supplements", i.corrects_invoice_number.clone()),
+            ("Run", i.run_id.to_string()),
+            (
+                "Client rules",
+                if i.client_rule_version == 0 { String::new() } else { format!("v{}", i.client_rule_version) }
+            ),
+            ("Billable reports", i.billable_reports.to_string()),
+            ("Tax treatment", i.tax_treatment.clone()),
+        ])
+    )?;
+    let mut t = table::new(&["#", "Kind", "Description", "Modality", "Tier", "Qty", "Unit price", "Amount"], 4);
+    if let Some(c) = t.column_mut(0) {
+        c.set_cell_alignment(comfy_table::CellAlignment::Right);
+    }
+    for l in &i.lines {
+        t.add_row(vec![
+            l.line_no.to_string(),
+            l.kind.clone(),
+            l.description.clone(),
+            modality(l.modality).unwrap_or("").to_owned(),
+            if l.tier == 0 { String::new() } else { l.tier.to_string() },
+            if l.quantity == 0 { String::new() } else { l.quantity.to_string() },
+            grouped(&l.unit_price),
+            grouped(&l.amount),
+        ]);
+    }
+    writeln!(out, "{t}")?;
+    writeln!(out, "{}", totals(&i.taxable_value, &i.taxes, &i.tax_total, &i.total, &i.currency))?;
+    let mut notes = Vec::new();
+    if !i.taxable_value_inr.is_empty() && i.currency != "INR" {
+        notes.push(format!("Taxable value in INR: {}", grouped(&i.taxable_value_inr)));
+    }
+    if !i.credited.is_empty() {
+        notes.push(format!(
+            "Credited: {} {}; remaining creditable: {} {}",
+            grouped(&i.credited),
+            i.currency,
+            grouped(&i.remaining),
+            i.currency
+        ));
+    }
+    if !i.endorsement.is_empty() {
+        notes.push(i.endorsement.clone());
+    }
+    for n in notes {
+        writeln!(out, "{n}")?;
+    }
+    Ok(())
+}
+
+/// A credit note as `credit-note` prints it.
+pub fn print_credit_note(out: &mut dyn Write, n: &CreditNote) -> io::Result<()> {
+    writeln!(out, "CREDIT NOTE {} against {}", number(&n.number), n.corrects_invoice_number)?;
+    writeln!(
+        out,
+        "{}",
+        details(&[
+            ("Client", n.client_id.clone()),
+            ("Period", n.period.clone()),
+            ("Issue date", format!("{} (FY {})", n.issue_date, n.financial_year)),
+            ("Issued by", if n.run_id == 0 { "hand".to_owned() } else { format!("rerun {}", n.run_id) }),
+            ("Reason", n.reason.clone()),
+            ("Created by", n.created_by.clone()),
+            ("Tax treatment", n.tax_treatment.clone()),
+        ])
+    )?;
+    let mut t = table::new(&["#", "Description", "Modality", "Qty", "Amount"], 3);
+    if let Some(c) = t.column_mut(0) {
+        c.set_cell_alignment(comfy_table::CellAlignment::Right);
+    }
+    for l in &n.lines {
+        t.add_row(vec![
+            l.line_no.to_string(),
+            l.description.clone(),
+            modality(l.modality).unwrap_or("").to_owned(),
+            if l.quantity == 0 { String::new() } else { l.quantity.to_string() },
+            grouped(&l.amount),
+        ]);
+    }
+    writeln!(out, "{t}")?;
+    writeln!(out, "{}", totals(&n.taxable_value, &n.taxes, &n.tax_total, &n.total, &n.currency))?;
+    if !n.taxable_value_inr.is_empty() && n.currency != "INR" {
+        writeln!(out, "Taxable value in INR: {}", grouped(&n.taxable_value_inr))?;
+    }
+    Ok(())
+}
+
+/// A payout statement as `statements show` prints it.
+pub fn print_statement(out: &mut dyn Write, s: &PayoutStatement) -> io::Result<()> {
+    let title = if s.kind == "ADJUSTMENT" { "PAYOUT ADJUSTMENT" } else { "PAYOUT STATEMENT" };
+    writeln!(out, "{title} {}", number(&s.number))?;
+    writeln!(
+        out,
+        "{}",
+        details(&[
+            ("Provider", format!("{} {}", s.provider_id, s.provider_name).trim().to_owned()),
+            ("Period", s.period.clone()),
+            ("Issue date", format!("{} (FY {})", s.issue_date, s.financial_year)),
+            ("Corrects", s.corrects_statement_number.clone()),
+            ("Run", s.run_id.to_string()),
+            ("Reports", s.reports.to_string()),
+        ])
+    )?;
+    let mut t = table::new(&["#", "Description", "Modality", "Qty", "Amount"], 3);
+    if let Some(c) = t.column_mut(0) {
+        c.set_cell_alignment(comfy_table::CellAlignment::Right);
+    }
+    for l in &s.lines {
+        t.add_row(vec![
+            l.line_no.to_string(),
+            l.description.clone(),
+            modality(l.modality).unwrap_or("").to_owned(),
+            if l.quantity == 0 { String::new() } else { l.quantity.to_string() },
+            grouped(&l.amount),
+        ]);
+    }
+    writeln!(out, "{t}")?;
+    let mut t = table::new(&["", &s.currency], 1);
+    t.add_row(vec!["Gross fees".to_owned(), grouped(&s.gross)]);
+    t.add_row(vec!["Fees earlier in the financial year".to_owned(), grouped(&s.fees_earlier_in_year)]);
+    t.add_row(vec![
+        format!(
+            "TDS {} at {}%{} on {}",
+            s.tds_section,
+            s.tds_rate_pct,
+            if s.pan_present { "" } else { " (no PAN)" },
+            grouped(&s.tds_base)
+        ),
+        grouped(&s.tds_amount),
+    ]);
+    t.add_row(vec!["Net payable".to_owned(), grouped(&s.net_payable)]);
+    writeln!(out, "{t}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// invoices
+
+#[derive(clap::Subcommand, Debug)]
+pub enum InvoicesCommand {
+    /// Invoices and supplementary invoices, newest first.
+    List {
+        /// Only this period (YYYY-MM).
+        #[arg(long)]
+        period: Option<String>,
+        /// Only this client.
+        #[arg(long)]
+        client: Option<String>,
+    },
+    /// One invoice with its lines, taxes and what remains creditable.
+    Show {
+        /// Its number, e.g. INV/25-26/000001.
+        number: String,
+    },
+}
+
+pub async fn invoices(ctx: &Ctx, cmd: InvoicesCommand, out: &mut dyn Write) -> Result<(), CliError> {
+    let mut ledger = ctx.ledger().await?;
+    match cmd {
+        InvoicesCommand::List { period, client } => {
+            let response = ledger
+                .list_invoices(ListInvoicesRequest {
+                    period: period_filter(period.as_deref())?,
+                    client_id: client.unwrap_or_default(),
+                })
+                .await
+                .rpc(&ctx.ledger, "ListInvoices")?;
+            ctx.emit(out, &response, |out| {
+                if response.invoices.is_empty() {
+                    return writeln!(out, "no invoices");
+                }
+                writeln!(out, "{}", invoice_table(&response.invoices))
+            })
+        }
+        InvoicesCommand::Show { number } => {
+            let invoice = ledger
+                .get_invoice(GetInvoiceRequest { number: number.trim().to_owned() })
+                .await
+                .rpc(&ctx.ledger, "GetInvoice")
+                .map_err(|e| e.hint(exit::NOT_FOUND, "`radfin invoices list` lists the invoices"))?;
+            ctx.emit(out, &invoice, |out| print_invoice(out, &invoice))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// statements
+
+#[derive(clap::Subcommand, Debug)]
+pub enum StatementsCommand {
+    /// Payout statements and adjustments, newest first.
+    List {
+        /// Only this period (YYYY-MM).
+        #[arg(long)]
+        period: Option<String>,
+        /// Only this provider.
+        #[arg(long)]
+        provider: Option<String>,
+    },
+    /// One payout statement with its lines and TDS.
+    Show {
+        /// Its number, e.g. PAY/25-26/000001.
+        number: String,
+    },
+}
+
+pub async fn statements(ctx: &Ctx, cmd: StatementsCommand, out: &mut dyn Write) -> Result<(), CliError> {
+    let mut ledger = ctx.ledger().await?;
+    match cmd {
+        StatementsCommand::List { period, provider } => {
+            let response = ledger
+                .list_payout_statements(ListPayoutStatementsRequest {
+                    period: period_filter(period.as_deref())?,
+                    provider_id: provider.unwrap_or_default(),
+                })
+                .await
+                .rpc(&ctx.ledger, "ListPayoutStatements")?;
+            ctx.emit(out, &response, |out| {
+                if response.statements.is_empty() {
+                    return writeln!(out, "no payout statements");
+                }
+                writeln!(out, "{}", statement_table(&response.statements))
+            })
+        }
+        StatementsCommand::Show { number } => {
+            let statement = ledger
+                .get_payout_statement(GetPayoutStatementRequest { number: number.trim().to_owned() })
+                .await
+                .rpc(&ctx.ledger, "GetPayoutStatement")
+                .map_err(|e| e.hint(exit::NOT_FOUND, "`radfin statements list` lists the payout statements"))?;
+            ctx.emit(out, &statement, |out| print_statement(out, &statement))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// account
+
+#[derive(clap::Args, Debug)]
+pub struct AccountArgs {
+    /// The client id, e.g. HOSP-001.
+    pub client: String,
+}
+
+pub async fn account(ctx: &Ctx, args: &AccountArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let statement = ctx
+        .ledger()
+        .await?
+        .get_client_statement(GetClientStatementRequest { client_id: args.client.trim().to_owned() })
+        .await
+        .rpc(&ctx.ledger, "GetClientStatement")
+        .map_err(|e| e.hint(exit::NOT_FOUND, "`radfin parties` lists the clients"))?;
+    ctx.emit(out, &statement, |out| {
+        writeln!(out, "Account of {} (invoices − credit notes = total due)", statement.client_id)?;
+        let mut t = table::new(&["Kind", "Number", "Period", "Issued", "Currency", "Amount", "Balance"], 5);
+        for e in &statement.entries {
+            t.add_row(vec![
+                e.kind.clone(),
+                e.number.clone(),
+                e.period.clone(),
+                e.issue_date.clone(),
+                e.currency.clone(),
+                grouped(&e.amount),
+                grouped(&e.balance),
+            ]);
+        }
+        writeln!(out, "{t}")?;
+        let mut t = table::new(&["Currency", "Invoiced", "Credited", "Total due"], 1);
+        for b in &statement.balances {
+            t.add_row(vec![b.currency.clone(), grouped(&b.invoiced), grouped(&b.credited), grouped(&b.total_due)]);
+        }
+        writeln!(out, "{t}")
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// credit notes
+
+#[derive(clap::Args, Debug)]
+pub struct CreditNoteArgs {
+    /// The invoice credited, e.g. INV/25-26/000001.
+    pub invoice: String,
+    /// Why the client is credited (on the note and in the audit log).
+    #[arg(long)]
+    pub reason: String,
+    /// The amount credited before tax, in the invoice's currency, a decimal such as 1250.00.
+    #[arg(long, allow_negative_numbers = true)]
+    pub amount: String,
+    /// The line's description [default: the reason]
+    #[arg(long)]
+    pub description: Option<String>,
+    /// The modality the credit concerns (XRAY, CT, MRI, USG, MAMMO, PET_CT, NM).
+    #[arg(long)]
+    pub modality: Option<String>,
+    /// How many studies the credit concerns.
+    #[arg(long, default_value_t = 0)]
+    pub quantity: u32,
+    /// An idempotency key (1–64 of A-Z a-z 0-9 . _ : -): the same key returns the note already
+    /// issued instead of issuing another.
+    #[arg(long)]
+    pub request_id: Option<String>,
+}
+
+fn modality_arg(text: &str) -> Result<i32, CliError> {
+    let name = format!("MODALITY_{}", text.trim().to_ascii_uppercase());
+    Modality::from_str_name(&name).filter(|m| *m != Modality::Unspecified).map(|m| m as i32).ok_or_else(|| {
+        CliError::invalid(format!("--modality {text:?}: must be one of XRAY, CT, MRI, USG, MAMMO, PET_CT, NM"))
+    })
+}
+
+/// The request `credit-note` sends: one line.
+pub fn credit_note_request(args: &CreditNoteArgs) -> Result<IssueCreditNoteRequest, CliError> {
+    if args.reason.trim().is_empty() {
+        return Err(CliError::invalid("--reason must say why the client is credited"));
+    }
+    Ok(IssueCreditNoteRequest {
+        invoice_number: args.invoice.trim().to_owned(),
+        reason: args.reason.clone(),
+        lines: vec![CreditNoteLine {
+            line_no: 1,
+            description: args.description.clone().unwrap_or_else(|| args.reason.clone()),
+            modality: args.modality.as_deref().map(modality_arg).transpose()?.unwrap_or(0),
+            quantity: args.quantity,
+            amount: positive_decimal("--amount", &args.amount)?,
+        }],
+        request_id: args.request_id.clone().unwrap_or_default(),
+    })
+}
+
+pub async fn credit_note(ctx: &Ctx, args: &CreditNoteArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let request = credit_note_request(args)?;
+    let note = ctx
+        .ledger()
+        .await?
+        .issue_credit_note(request)
+        .await
+        .rpc(&ctx.ledger, "IssueCreditNote")
+        .map_err(|e| e.hint(exit::NOT_FOUND, "`radfin invoices list` lists the invoices"))?;
+    ctx.emit(out, &note, |out| print_credit_note(out, &note))
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CreditNotesArgs {
+    /// Only this period (YYYY-MM).
+    #[arg(long)]
+    pub period: Option<String>,
+    /// Only this client.
+    #[arg(long)]
+    pub client: Option<String>,
+    /// Only notes against this invoice.
+    #[arg(long)]
+    pub invoice: Option<String>,
+}
+
+pub async fn credit_notes(ctx: &Ctx, args: &CreditNotesArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let response = ctx
+        .ledger()
+        .await?
+        .list_credit_notes(ListCreditNotesRequest {
+            period: period_filter(args.period.as_deref())?,
+            client_id: args.client.clone().unwrap_or_default(),
+            invoice_number: args.invoice.clone().unwrap_or_default(),
+        })
+        .await
+        .rpc(&ctx.ledger, "ListCreditNotes")?;
+    ctx.emit(out, &response, |out| {
+        if response.credit_notes.is_empty() {
+            return writeln!(out, "no credit notes");
+        }
+        writeln!(out, "{}", credit_note_table(&response.credit_notes))
+    })
+}
+
+#[cfg(test)]
+mod tests;
