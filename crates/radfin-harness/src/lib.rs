@@ -120,7 +120,9 @@ impl Stack {
             }),
             tokio::spawn({
                 let s = stopped.clone();
-                async move { radfin_ledger::serve(&radfin_ledger::Config::with_common(ledger_common), ledger_l, until(s)).await }
+                async move {
+                    radfin_ledger::serve(&radfin_ledger::Config::with_common(ledger_common), ledger_l, until(s)).await
+                }
             }),
         ];
         let stack = Self { db, prefix, ingest, pricing, ledger, stop, tasks };

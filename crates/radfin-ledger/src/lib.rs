@@ -7,17 +7,17 @@
 //! only after the commit.
 
 mod api;
-mod present;
 pub mod books;
 pub mod finance;
+mod present;
 
 use std::future::Future;
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use radfin_proto::ledger::v1::ledger_service_server::{LedgerServiceServer, SERVICE_NAME};
 use radfin_domain::BusinessCalendar;
 use radfin_domain::tax::{GstConfig, TdsConfig};
+use radfin_proto::ledger::v1::ledger_service_server::{LedgerServiceServer, SERVICE_NAME};
 use radfin_service::config::{Common, listen, parse_or, var_or};
 use radfin_service::consume::{self, Batching};
 use radfin_service::supervise::Supervisor;

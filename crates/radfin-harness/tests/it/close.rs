@@ -315,9 +315,10 @@ async fn closes_racing_with_submissions_lose_nothing_and_number_gaplessly() {
     let _ = tracing_subscriber::fmt().with_env_filter("warn").with_test_writer().try_init();
     let stack = Stack::start().await.unwrap();
     setup_since_2000(&stack).await;
-    let periods: Vec<radfin_domain::Period> = std::iter::successors(Some("2005-01".parse().unwrap()), |p: &radfin_domain::Period| Some(p.next()))
-        .take(200)
-        .collect();
+    let periods: Vec<radfin_domain::Period> =
+        std::iter::successors(Some("2005-01".parse().unwrap()), |p: &radfin_domain::Period| Some(p.next()))
+            .take(200)
+            .collect();
     let mut frozen: BTreeMap<String, (Vec<radfin_db::ledger::ClientTotalsRow>, u64)> = BTreeMap::new();
     let mut numbers: Vec<String> = Vec::new();
     for chunk in periods.chunks(10) {
@@ -364,11 +365,8 @@ async fn closes_racing_with_submissions_lose_nothing_and_number_gaplessly() {
         assert_eq!(stored.len(), 4, "{period}: the submission was stored");
         let ids: Vec<(&str, u32)> = stored.iter().map(|r| (r.report_id.as_str(), r.revision)).collect();
         let booked = radfin_db::ledger::booked_in_run(&mut conn, p, *close_run as i64, &ids).await.unwrap();
-        let missing: Vec<&str> = ids
-            .iter()
-            .filter(|(id, rev)| !booked.contains(&(id.to_string(), *rev)))
-            .map(|(id, _)| *id)
-            .collect();
+        let missing: Vec<&str> =
+            ids.iter().filter(|(id, rev)| !booked.contains(&(id.to_string(), *rev))).map(|(id, _)| *id).collect();
         if !missing.is_empty() {
             eventually(&format!("{period}: {missing:?} held for a rerun"), || async {
                 let mut conn = stack.db.pool().get().await.unwrap();
