@@ -71,18 +71,25 @@ impl Stack {
 
     /// Like [`Stack::start`], letting the caller adjust the pricing service's configuration.
     pub async fn start_with(adjust_pricing: impl FnOnce(&mut radfin_pricing::Config)) -> anyhow::Result<Self> {
-        Self::launch(None, adjust_pricing).await
+        Self::launch(None, None, adjust_pricing).await
+    }
+
+    /// Like [`Stack::start`], with authentication: the services read bearer tokens from
+    /// `tokens_file` (see `radfin_service::auth`).
+    pub async fn start_with_tokens(tokens_file: std::path::PathBuf) -> anyhow::Result<Self> {
+        Self::launch(None, Some(tokens_file), |_| {}).await
     }
 
     /// Like [`Stack::start`], but the services reach PostgreSQL at `database` (a proxy a test
     /// can cut to simulate an outage) instead of the test database's own server; the test
     /// database is still created on that server, and [`TestDb::pool`] connects to it directly.
     pub async fn start_through(database: SocketAddr) -> anyhow::Result<Self> {
-        Self::launch(Some(database), |_| {}).await
+        Self::launch(Some(database), None, |_| {}).await
     }
 
     async fn launch(
         database: Option<SocketAddr>,
+        auth_tokens_file: Option<std::path::PathBuf>,
         adjust_pricing: impl FnOnce(&mut radfin_pricing::Config),
     ) -> anyhow::Result<Self> {
         let db = TestDb::create().await.context("test database")?;
@@ -96,8 +103,8 @@ impl Stack {
             nats_url: nats_url(),
             bus_prefix: prefix.clone(),
             business_tz: "Asia/Kolkata".to_owned(),
-            // Authentication disabled: every caller is admin `anonymous`.
-            auth_tokens_file: None,
+            // None: authentication disabled, every caller is admin `anonymous`.
+            auth_tokens_file: auth_tokens_file.clone(),
         };
         let (stop, stopped) = radfin_service::shutdown::channel();
         let (ingest_l, ingest) = listener().await?;

@@ -16,6 +16,7 @@ use radfin_domain::{ClientId, Currency, Period, ProviderId};
 use radfin_proto::common::v1 as common;
 use radfin_proto::pricing::v1 as pb;
 use radfin_proto::pricing::v1::pricing_service_server::PricingService;
+use radfin_service::auth::Principal;
 use radfin_service::grpc::storage_status;
 use rust_decimal::Decimal;
 use tokio::sync::Notify;
@@ -30,15 +31,9 @@ pub struct PricingApi {
     pub changed: Arc<Notify>,
 }
 
-/// Who made the call: the `x-radfin-actor` header (authentication comes with bearer tokens).
-fn actor<T>(request: &Request<T>) -> String {
-    request
-        .metadata()
-        .get("x-radfin-actor")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-        .unwrap_or("anonymous")
-        .to_owned()
+/// Who made the call, as the auth layer established it (`anonymous` without authentication).
+fn actor<T>(request: &Request<T>) -> Principal {
+    radfin_service::auth::principal(request)
 }
 
 fn invalid(field: &str, message: impl std::fmt::Display) -> Status {
@@ -115,10 +110,16 @@ impl PricingApi {
     }
 }
 
-fn audit(actor: &str, action: &str, target: String, reason: Option<String>, details: serde_json::Value) -> AuditRecord {
+fn audit(
+    actor: &Principal,
+    action: &str,
+    target: String,
+    reason: Option<String>,
+    details: serde_json::Value,
+) -> AuditRecord {
     AuditRecord {
-        actor: actor.to_owned(),
-        role: String::new(),
+        actor: actor.name.clone(),
+        role: actor.role.as_str().to_owned(),
         action: action.to_owned(),
         target,
         reason,
@@ -200,7 +201,7 @@ fn manual_rate_from(msg: &pb::PutFxRateRequest) -> Result<ManualRate, Status> {
 
 /// The audit row of a manual put: who, what (`PutFxRate` on `USD 2026-01-05`), why, how it ended,
 /// and the rate it superseded.
-fn manual_put_audit(actor: &str, rate: &ManualRate, put: &ManualPut) -> AuditRecord {
+fn manual_put_audit(actor: &Principal, rate: &ManualRate, put: &ManualPut) -> AuditRecord {
     let (outcome, result, other) = match put {
         ManualPut::Recorded { superseded } => (AuditOutcome::Allowed, "recorded", superseded.as_ref()),
         ManualPut::AlreadyInEffect => (AuditOutcome::Allowed, "already in effect", None),
@@ -225,8 +226,8 @@ fn manual_put_audit(actor: &str, rate: &ManualRate, put: &ManualPut) -> AuditRec
         map.insert(key.to_owned(), other);
     }
     AuditRecord {
-        actor: actor.to_owned(),
-        role: String::new(),
+        actor: actor.name.clone(),
+        role: actor.role.as_str().to_owned(),
         action: "PutFxRate".to_owned(),
         target: format!("{} {}", rate.currency, date_text(rate.rate_date)),
         reason: Some(rate.reason.clone()),
@@ -278,7 +279,9 @@ impl PricingService for PricingApi {
             .is_some_and(|p| *p == profile);
         let mut conn = self.conn().await?;
         if !unchanged {
-            radfin_db::parties::insert_provider(&mut conn, &profile, &actor).await.map_err(|e| storage_status(&e))?;
+            radfin_db::parties::insert_provider(&mut conn, &profile, &actor.name)
+                .await
+                .map_err(|e| storage_status(&e))?;
         }
         let details = serde_json::json!({"effective_from": date_text(profile.effective_from), "grade": profile.grade.as_str(), "unchanged": unchanged});
         self.changed(&mut conn, audit(&actor, "PutProvider", profile.provider_id.to_string(), None, details)).await?;
@@ -319,7 +322,9 @@ impl PricingService for PricingApi {
             .is_some_and(|c| *c == profile);
         let mut conn = self.conn().await?;
         if !unchanged {
-            radfin_db::parties::insert_client(&mut conn, &profile, &actor).await.map_err(|e| storage_status(&e))?;
+            radfin_db::parties::insert_client(&mut conn, &profile, &actor.name)
+                .await
+                .map_err(|e| storage_status(&e))?;
         }
         let details = serde_json::json!({"effective_from": date_text(profile.effective_from), "currency": profile.currency.code(), "unchanged": unchanged});
         self.changed(&mut conn, audit(&actor, "PutClient", profile.client_id.to_string(), None, details)).await?;
@@ -358,7 +363,7 @@ impl PricingService for PricingApi {
         if let Some(same) = Self::same_version(&existing, effective_from, &msg.document) {
             return Ok(Response::new(same));
         }
-        let version = radfin_db::rules::insert_provider_rules(&mut conn, effective_from, &msg.document, &actor)
+        let version = radfin_db::rules::insert_provider_rules(&mut conn, effective_from, &msg.document, &actor.name)
             .await
             .map_err(|e| storage_status(&e))?;
         let recorded = radfin_db::rules::list_provider_rules(&mut conn).await.map_err(|e| storage_status(&e))?;
@@ -391,7 +396,7 @@ impl PricingService for PricingApi {
             return Ok(Response::new(same));
         }
         let version =
-            radfin_db::rules::insert_client_rules(&mut conn, &client_id, effective_from, &msg.document, &actor)
+            radfin_db::rules::insert_client_rules(&mut conn, &client_id, effective_from, &msg.document, &actor.name)
                 .await
                 .map_err(|e| storage_status(&e))?;
         let recorded =
@@ -521,6 +526,10 @@ impl PricingService for PricingApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ops() -> Principal {
+        Principal { name: "ops".to_owned(), role: radfin_service::auth::Role::Finance }
+    }
     use rust_decimal_macros::dec;
 
     fn request(inr_per_unit: &str) -> pb::PutFxRateRequest {
@@ -599,7 +608,7 @@ mod tests {
             fetched_at: "2026-01-05T16:00:00Z".parse().unwrap(),
             in_effect: true,
         };
-        let a = manual_put_audit("ops", &rate, &ManualPut::Recorded { superseded: Some(feed.clone()) });
+        let a = manual_put_audit(&ops(), &rate, &ManualPut::Recorded { superseded: Some(feed.clone()) });
         assert_eq!(
             (a.actor.as_str(), a.action.as_str(), a.target.as_str(), a.reason.as_deref(), a.outcome),
             (
@@ -613,9 +622,9 @@ mod tests {
         assert_eq!(a.details["supersedes"]["source"], "ECB");
         assert_eq!(a.details["supersedes"]["inr_per_unit"], "83.20");
         assert_eq!(a.details["inserted"], true);
-        let a = manual_put_audit("ops", &rate, &ManualPut::AlreadyInEffect);
+        let a = manual_put_audit(&ops(), &rate, &ManualPut::AlreadyInEffect);
         assert_eq!((a.outcome, &a.details["inserted"]), (AuditOutcome::Allowed, &serde_json::json!(false)));
-        let a = manual_put_audit("ops", &rate, &ManualPut::Superseded { by: feed });
+        let a = manual_put_audit(&ops(), &rate, &ManualPut::Superseded { by: feed });
         assert_eq!(
             (a.outcome, &a.details["in_effect"]["inr_per_unit"]),
             (AuditOutcome::Failed, &serde_json::json!("83.20"))

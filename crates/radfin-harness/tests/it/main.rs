@@ -8,6 +8,7 @@ mod outage;
 mod pipeline;
 mod reconcile;
 mod reflection;
+mod roles;
 mod rejects;
 
 use std::future::Future;
