@@ -344,6 +344,54 @@ pub async fn insert_entries(
     .await
 }
 
+/// Appends the bookings of a close or rerun run in large statements (`INSERT … SELECT FROM
+/// unnest(…)`, one array per column, [`BULK_ROWS`] rows each): a month's two entries per report
+/// without a round trip per few thousand rows. The period's partition must exist
+/// ([`ensure_partitions`]). Returns how many were written.
+pub async fn insert_bookings(conn: &mut AsyncPgConnection, entries: &[NewLedgerEntry]) -> Result<usize, StorageError> {
+    use diesel::sql_types::{BigInt, Date, Integer, Nullable, Numeric};
+    let mut written = 0;
+    for chunk in entries.chunks(BULK_ROWS) {
+        let rows = chunk.iter().map(LedgerInsert::new).collect::<Result<Vec<_>, _>>()?;
+        written += diesel::sql_query(
+            "INSERT INTO ledger_entries (period, run_id, report_id, revision, side, client_id, provider_id, \
+                 modality, grade, status, currency, amount, fx_rate, fx_rate_date, fx_source, amount_inr, \
+                 rule_version, line, entry_kind, book_version, line_no) \
+             SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::text[], $6::text[], \
+                 $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::numeric[], $13::numeric[], \
+                 $14::date[], $15::text[], $16::numeric[], $17::int4[], $18::text[], $19::text[], $20::int8[], \
+                 $21::int4[])",
+        )
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.period.as_str()).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.run_id).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.report_id).collect::<Vec<_>>())
+        .bind::<Array<Nullable<BigInt>>, _>(rows.iter().map(|r| r.revision).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.side).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.client_id).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.provider_id).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.modality).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.grade).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.status).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.currency).collect::<Vec<_>>())
+        .bind::<Array<Numeric>, _>(rows.iter().map(|r| r.amount).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Numeric>>, _>(rows.iter().map(|r| r.fx_rate).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Date>>, _>(rows.iter().map(|r| r.fx_rate_date).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.fx_source).collect::<Vec<_>>())
+        .bind::<Array<Numeric>, _>(rows.iter().map(|r| r.amount_inr).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Integer>>, _>(rows.iter().map(|r| r.rule_version).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.line).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.entry_kind).collect::<Vec<_>>())
+        .bind::<Array<Nullable<BigInt>>, _>(rows.iter().map(|r| r.book_version).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Integer>>, _>(rows.iter().map(|r| r.line_no).collect::<Vec<_>>())
+        .execute(conn)
+        .await?;
+    }
+    Ok(written)
+}
+
+/// Rows per statement of [`insert_bookings`].
+const BULK_ROWS: usize = 50_000;
+
 /// Every entry of a report, all revisions and runs, by run and in the order written.
 pub async fn of_report(conn: &mut AsyncPgConnection, report_id: &str) -> Result<Vec<LedgerEntryRow>, StorageError> {
     let rows: Vec<LedgerRow> = ledger_entries::table

@@ -27,7 +27,7 @@ use radfin_db::testing::TestDb;
 use radfin_domain::{Period, PeriodPricing, PricingRun, ReportStatus};
 use radfin_harness::{Stack, nats_url, unique_prefix};
 use radfin_proto::ingest::v1::{ReportEvent, SubmitBatchRequest};
-use radfin_proto::ledger::v1::SummarizePeriodRequest;
+use radfin_proto::ledger::v1::{ClosePeriodRequest, RerunMode, RerunPeriodRequest, SummarizePeriodRequest};
 use radfin_proto::pricing::v1 as pricing;
 use radfin_testkit::{GeneratedMonth, MonthSpec, SPEC_PROVIDER_RULES, client_rules_document, generate_month};
 use rust_decimal::Decimal;
@@ -76,13 +76,19 @@ async fn main() -> anyhow::Result<()> {
         let run = pipeline(reports).await;
         match &run {
             Ok(r) => println!(
-                "pipeline/{} report events ({} current final reports): ingested in {:.2?}, in the ledger after {:.2?}: {} reports/s end to end; {}",
+                "pipeline/{} report events ({} current final reports): ingested in {:.2?}, in the ledger after {:.2?}: {} reports/s end to end; {}; close {:.2?} ({} invoices, {} statements), rerun preview {:.2?}, apply {:.2?} ({} documents)",
                 thousands(reports),
                 thousands(r.in_ledger.count),
                 r.ingested,
                 r.in_ledger.elapsed,
                 thousands(r.in_ledger.rate()),
-                r.live_totals
+                r.live_totals,
+                r.month_end.close,
+                r.month_end.invoices,
+                r.month_end.statements,
+                r.month_end.rerun_preview,
+                r.month_end.rerun_apply,
+                r.month_end.corrections,
             ),
             Err(e) => eprintln!("pipeline/{reports} report events failed: {e:#}"),
         }
@@ -120,6 +126,18 @@ struct PipelineRun {
     in_ledger: Rate,
     /// What [`check_live_totals`] found equal.
     live_totals: String,
+    month_end: MonthEnd,
+}
+
+/// Close and rerun of the month ([`month_end`]).
+struct MonthEnd {
+    close: Duration,
+    invoices: usize,
+    statements: usize,
+    rerun_preview: Duration,
+    rerun_apply: Duration,
+    /// Credit notes, supplementary invoices and payout adjustments the rerun issued.
+    corrections: usize,
 }
 
 /// The PostgreSQL baseline: `COPY … FROM STDIN BINARY` of `rows` ledger-shaped rows (two per
@@ -337,7 +355,53 @@ async fn drive(stack: &Stack, month: &GeneratedMonth) -> anyhow::Result<Pipeline
     }
     let elapsed = started.elapsed();
     let live_totals = check_live_totals(stack, month.period, &offline).await?;
-    Ok(PipelineRun { ingested, in_ledger: Rate { count: expected as usize, elapsed }, live_totals })
+    let month_end = month_end(stack, month).await?;
+    Ok(PipelineRun { ingested, in_ledger: Rate { count: expected as usize, elapsed }, live_totals, month_end })
+}
+
+/// The month's end once the pipeline settled: the close, then a retroactive rule change for one
+/// client rerun (previewed, then the previewed run applied).
+async fn month_end(stack: &Stack, month: &GeneratedMonth) -> anyhow::Result<MonthEnd> {
+    let mut ledger = stack.ledger_client().await?;
+    let started = Instant::now();
+    let closed = ledger
+        .close_period(ClosePeriodRequest { period: month.period.to_string(), reason: "benchmark".into() })
+        .await?
+        .into_inner();
+    let close = started.elapsed();
+    anyhow::ensure!(closed.closed_now, "the period was already closed");
+
+    // Client 0 is repriced with another client's rule shape, recorded now for the whole year.
+    let c = &month.clients[0];
+    let mut p = stack.pricing_client().await?;
+    p.put_client_rules(pricing::PutClientRulesRequest {
+        client_id: c.client_id.to_string(),
+        effective_from: "2020-01-01".into(),
+        document: client_rules_document(1, &c.client_id, c.currency).to_string(),
+    })
+    .await?;
+    let request = |mode: RerunMode, run_id: u64| RerunPeriodRequest {
+        period: month.period.to_string(),
+        reason: "benchmark: retroactive rule change".into(),
+        mode: mode as i32,
+        run_id,
+    };
+    let started = Instant::now();
+    let preview = ledger.rerun_period(request(RerunMode::Preview, 0)).await?.into_inner();
+    let rerun_preview = started.elapsed();
+    let run_id = preview.manifest.as_ref().map_or(0, |m| m.run_id);
+    let started = Instant::now();
+    let applied = ledger.rerun_period(request(RerunMode::Apply, run_id)).await?.into_inner();
+    let rerun_apply = started.elapsed();
+    anyhow::ensure!(applied.applied && !applied.already_applied, "the rerun was not applied");
+    Ok(MonthEnd {
+        close,
+        invoices: closed.invoices.len(),
+        statements: closed.payout_statements.len(),
+        rerun_preview,
+        rerun_apply,
+        corrections: applied.credit_notes.len() + applied.invoices.len() + applied.payout_adjustments.len(),
+    })
 }
 
 /// Parties, rules and FX rates of the month, through the pricing service's gRPC API.
@@ -440,6 +504,28 @@ fn table(copy: &Rate, publish: &Rate, runs: &[(usize, anyhow::Result<PipelineRun
                 let why = format!("{e:#}").replace('|', "\\|").replace('\n', " ");
                 let _ = writeln!(t, "| {} | failed: {why} | | | | | | |", thousands(*reports));
             }
+        }
+    }
+    let _ = writeln!(t);
+    let _ = writeln!(
+        t,
+        "| month end: report events | close (target ≤ 10 s at 1,000,000) | documents | rerun preview | rerun apply (together target ≤ 30 s) | corrections issued |"
+    );
+    let _ = writeln!(t, "| ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (reports, run) in runs {
+        if let Ok(r) = run {
+            let m = &r.month_end;
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} invoices, {} payout statements | {} | {} | {} |",
+                thousands(*reports),
+                secs(m.close),
+                m.invoices,
+                m.statements,
+                secs(m.rerun_preview),
+                secs(m.rerun_apply),
+                m.corrections
+            );
         }
     }
     let measured: Vec<(usize, u128)> =

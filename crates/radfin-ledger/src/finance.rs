@@ -262,7 +262,7 @@ impl Finance {
             }
             let priced = self.price(conn, period, now).await?;
             let run_id = radfin_db::runs::create(conn, period, RunKind::Close, now, None, &actor.name).await?;
-            radfin_db::ledger::insert_entries(conn, &radfin_db::ledger::run_entries(period, run_id, &priced.lines))
+            radfin_db::ledger::insert_bookings(conn, &radfin_db::ledger::run_entries(period, run_id, &priced.lines))
                 .await?;
 
             let issue_date = close::issue_date(self.config.calendar, now);
@@ -448,7 +448,7 @@ impl Finance {
                     let priced = self.price(conn, period, now).await?;
                     let run_id =
                         radfin_db::runs::create(conn, period, RunKind::Rerun, now, Some(reason), &actor.name).await?;
-                    radfin_db::ledger::insert_entries(
+                    radfin_db::ledger::insert_bookings(
                         conn,
                         &radfin_db::ledger::run_entries(period, run_id, &priced.lines),
                     )
