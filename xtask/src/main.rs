@@ -36,8 +36,9 @@ enum Command {
         args: Vec<String>,
     },
     /// The main job: brings everything up (as `up`), drives a realistic generated month through the
-    /// services over gRPC (sample parties, rules and FX rates to pricing, reports to ingest) and
-    /// prints what the ledger holds; then the same month priced offline, with invoices and payouts.
+    /// services over gRPC (sample parties, rules and FX rates to pricing, reports to ingest), prints
+    /// the live view, then ends the month: close, a late report held, a retroactive price change
+    /// rerun (preview, apply) and a client's statement.
     Demo {
         #[arg(long, default_value = "2026-10")]
         period: String,
@@ -103,9 +104,6 @@ fn main() -> anyhow::Result<()> {
             let token = dev_tokens::DevTokens::new(&root).token("admin")?;
             cmd!(sh, "cargo run --locked --quiet -p radfin-cli -- demo --samples samples --period {period} --reports {reports}")
                 .env("RADFIN_TOKEN", token)
-                .run()?;
-            println!("\nThe same month priced offline by the engine (final invoices as they would be on close):\n");
-            cmd!(sh, "cargo run --locked --quiet -p radfin-cli -- simulate --samples samples --period {period} --reports {reports}")
                 .run()?;
             println!("\nThe services keep running (logs in target/radfin-dev); `cargo xtask down` stops them.");
         }

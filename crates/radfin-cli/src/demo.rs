@@ -225,7 +225,9 @@ pub async fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<()> {
         }
         writeln!(out, "{t}")?;
     }
-    Ok(())
+    writeln!(out)?;
+    let mut clients = crate::month_end::Clients { pricing, ingest, ledger };
+    crate::month_end::run(&mut clients, &samples, args.period, out).await
 }
 
 fn margin_pct(margin: Decimal, revenue: Decimal) -> Option<Decimal> {

@@ -2,6 +2,7 @@
 
 mod connect;
 mod demo;
+mod month_end;
 mod ops;
 mod samples;
 mod simulate;

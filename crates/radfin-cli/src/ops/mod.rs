@@ -148,7 +148,8 @@ impl Endpoint {
                  to a valid token"
             ),
             Code::PermissionDenied => {
-                format!("permission denied: {method}: {detail}; set RADFIN_TOKEN to a token with the role it needs")
+                let what = if detail.contains(method) { detail.to_owned() } else { format!("{method}: {detail}") };
+                format!("permission denied: {what}; set RADFIN_TOKEN to a token with the role it needs")
             }
             Code::NotFound => format!("not found: {detail}"),
             Code::InvalidArgument | Code::OutOfRange => format!("{method} refused: {detail}"),
@@ -422,7 +423,8 @@ pub enum Command {
     Rules(reference::RulesCommand),
     /// Providers and clients (every profile version); `parties put FILE` adds versions.
     Parties(reference::PartiesArgs),
-    /// FX rates: put by hand, list.
+    /// FX rates: put by hand, list. (No `fx fetch`: pricing fetches from its feed, RADFIN_FX_URL,
+    /// on its schedule, and has no RPC to fetch now.)
     #[command(subcommand)]
     Fx(reference::FxCommand),
     /// Invoices: list, show.

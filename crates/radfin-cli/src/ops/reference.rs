@@ -342,8 +342,8 @@ pub async fn parties(ctx: &Ctx, args: PartiesArgs, out: &mut dyn Write) -> Resul
 // ---------------------------------------------------------------------------------------------
 // fx
 
-/// (Rates are fetched by pricing's own feed, RADFIN_FX_URL, on its schedule; pricing has no RPC to
-/// fetch on demand, so there is no `fx fetch`.)
+// Rates are fetched by pricing's own feed (RADFIN_FX_URL) on its schedule; pricing has no RPC to
+// fetch on demand, so there is no `fx fetch`.
 #[derive(clap::Subcommand, Debug)]
 pub enum FxCommand {
     /// Record a rate by hand (source MANUAL, audited with the reason): one rate, or every rate of

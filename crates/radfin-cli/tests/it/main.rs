@@ -28,6 +28,11 @@ impl Run {
 /// Runs `radfin args…` against the stack, from the workspace root, without the caller's token
 /// or config file.
 async fn radfin(stack: &Stack, args: &[&str]) -> Run {
+    radfin_with(stack, args, &[]).await
+}
+
+/// Like [`radfin`], with environment variables set (`RADFIN_TOKEN`, `RADFIN_CONFIG`).
+async fn radfin_with(stack: &Stack, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_radfin"));
     command
         .args(args)
@@ -36,7 +41,8 @@ async fn radfin(stack: &Stack, args: &[&str]) -> Run {
         .env("RADFIN_PRICING_URL", format!("http://{}", stack.pricing))
         .env("RADFIN_LEDGER_URL", format!("http://{}", stack.ledger))
         .env("RADFIN_CONFIG", "/nonexistent/radfin/config.toml")
-        .env_remove("RADFIN_TOKEN");
+        .env_remove("RADFIN_TOKEN")
+        .envs(env.iter().copied());
     let output = tokio::task::spawn_blocking(move || command.output()).await.unwrap().unwrap();
     let run = Run {
         code: output.status.code().unwrap_or(-1),
@@ -229,6 +235,53 @@ async fn the_cli_drives_the_services() {
     assert!(down.stderr.contains("ledger at http://127.0.0.1:1 is unreachable"), "{}", down.stderr);
     let usage = radfin(&stack, &["rerun", "2026-11", "--reason", "r"]).await;
     assert_eq!(usage.code, 2);
+
+    std::fs::remove_dir_all(&dir).ok();
+    stack.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_comes_from_the_environment_or_the_config_file_and_refusals_exit_5() {
+    let dir = std::env::temp_dir().join(format!("radfin-cli-tokens-{}", radfin_harness::unique_prefix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tokens = dir.join("tokens.json");
+    let entry = |name: &str, role: &str| json!({"name": name, "role": role, "sha256": radfin_service::auth::sha256_hex(&format!("secret-{name}"))});
+    std::fs::write(
+        &tokens,
+        json!({"tokens": [entry("cli-viewer", "viewer"), entry("cli-finance", "finance")]}).to_string(),
+    )
+    .unwrap();
+    let stack = Stack::start_with_tokens(tokens).await.unwrap();
+    let config = dir.join("config.toml");
+    std::fs::write(&config, "token = \"secret-cli-finance\"\n").unwrap();
+    let config = config.to_str().unwrap();
+
+    // No token, a wrong one: unauthenticated.
+    let none = radfin(&stack, &["periods"]).await;
+    assert_eq!(none.code, 5, "{}", none.stderr);
+    assert!(none.stderr.contains("set RADFIN_TOKEN"), "{}", none.stderr);
+    let wrong = radfin_with(&stack, &["periods"], &[("RADFIN_TOKEN", "not-a-token")]).await;
+    assert_eq!(wrong.code, 5, "{}", wrong.stderr);
+
+    // The viewer reads but may not close.
+    let viewer = [("RADFIN_TOKEN", "secret-cli-viewer")];
+    assert_eq!(radfin_with(&stack, &["periods"], &viewer).await.code, 0);
+    let denied = radfin_with(&stack, &["close", "2001-01"], &viewer).await;
+    assert_eq!(denied.code, 5, "{}", denied.stderr);
+    assert!(denied.stderr.contains("permission denied") && denied.stderr.contains("finance"), "{}", denied.stderr);
+
+    // The config file's token (finance may read the audit log); RADFIN_TOKEN wins over it.
+    let from_file =
+        radfin_with(&stack, &["audit", "--limit", "5", "--output", "json"], &[("RADFIN_CONFIG", config)]).await;
+    assert_eq!(from_file.code, 0, "{}", from_file.stderr);
+    assert!(from_file.json()["events"].as_array().is_some_and(|e| !e.is_empty()));
+    let env_wins = radfin_with(
+        &stack,
+        &["audit", "--limit", "5"],
+        &[("RADFIN_CONFIG", config), ("RADFIN_TOKEN", "secret-cli-viewer")],
+    )
+    .await;
+    assert_eq!(env_wins.code, 5, "{}", env_wins.stderr);
 
     std::fs::remove_dir_all(&dir).ok();
     stack.stop().await.unwrap();
