@@ -537,6 +537,7 @@ impl Finance {
             }
             self.issue_corrections(conn, period, run_id, now, &planned, actor).await?;
             documents::mark_closed(conn, period, run_id, &actor.name, Some(reason)).await?;
+            release_applied(conn, period, &new_lines).await?;
             let issued = self.run_documents(conn, period, run_id).await?;
             Ok(Rerun { manifest, applied: true, already_applied: false, clients, providers, planned, issued })
         })
@@ -741,6 +742,33 @@ impl Finance {
         })
         .await
     }
+}
+
+/// Releases the `HELD_CLOSED_PERIOD` holds of the reports an applied rerun booked.
+async fn release_applied(conn: &mut AsyncPgConnection, period: Period, lines: &[RunLine]) -> Result<(), StorageError> {
+    let filter = radfin_db::held::HeldFilter {
+        status: Some(radfin_db::held::HeldStatus::HeldClosedPeriod),
+        period: Some(period),
+        ..Default::default()
+    };
+    let held = radfin_db::held::current(conn, &filter).await?;
+    if held.is_empty() {
+        return Ok(());
+    }
+    let booked: BTreeSet<(&radfin_domain::ReportId, u32)> = lines
+        .iter()
+        .filter_map(|l| match (&l.line, &l.part.dims.report) {
+            (radfin_domain::live::LineRef::Study(id, _), Some(r)) => Some((id, r.revision)),
+            _ => None,
+        })
+        .collect();
+    let released: Vec<(radfin_domain::ReportId, u32)> = held
+        .into_iter()
+        .filter(|h| booked.contains(&(&h.report_id, h.revision)))
+        .map(|h| (h.report_id, h.revision))
+        .collect();
+    radfin_db::held::release(conn, &released).await?;
+    Ok(())
 }
 
 async fn held_count(conn: &mut AsyncPgConnection, period: Period) -> Result<u64, StorageError> {

@@ -191,6 +191,16 @@ async fn a_month_is_closed_corrected_by_a_rerun_and_credited_with_every_sum_equa
             ledger::Invoice { credited: String::new(), remaining: String::new(), ..original.clone() }
         );
     }
+    // The late report is in the period's current view now: no longer held.
+    let held = p
+        .list_held_reports(pricing::ListHeldReportsRequest {
+            status: "HELD_CLOSED_PERIOD".into(),
+            period: PERIOD.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(held.reports.is_empty(), "{:?}", held.reports);
     let twice = l.rerun_period(rerun(ledger::RerunMode::Apply, manifest.run_id)).await.unwrap().into_inner();
     assert!(twice.already_applied);
     let all = l.list_invoices(ledger::ListInvoicesRequest::default()).await.unwrap().into_inner().invoices;
