@@ -17,6 +17,7 @@ pub mod fx;
 pub mod held;
 pub mod ledger;
 pub mod live;
+pub mod margin;
 pub mod parties;
 pub mod reports;
 pub mod rules;

@@ -417,6 +417,11 @@ impl LiveBook {
         Ok(postings)
     }
 
+    /// What is booked on a line: its live parts (at most one once settled).
+    pub fn booked(&self, line: &LineRef) -> &[Part] {
+        self.booked.get(line).map_or(&[], Vec::as_slice)
+    }
+
     /// What is booked, summed.
     pub fn totals(&self) -> BookTotals {
         let mut t = BookTotals { billable: self.order.len(), ..BookTotals::default() };

@@ -264,6 +264,18 @@ pub async fn live_view_differences(stack: &Stack, period: radfin_domain::Period)
     Ok(differences)
 }
 
+/// Where `margin_summary` differs from the ledger's current view of `period` (spec §7): each row
+/// the summary holds that the entries do not give, and each the other way round.
+pub async fn margin_summary_differences(stack: &Stack, period: radfin_domain::Period) -> anyhow::Result<Vec<String>> {
+    let mut conn = stack.db.pool().get().await?;
+    let stored = radfin_db::margin::rows(&mut conn, Some(period), Some(period), None).await?;
+    let expected = radfin_db::margin::ledger_view(&mut conn, period).await?;
+    let mut differences: Vec<String> =
+        stored.iter().filter(|r| !expected.contains(r)).map(|r| format!("margin_summary holds {r:?}")).collect();
+    differences.extend(expected.iter().filter(|r| !stored.contains(r)).map(|r| format!("the ledger gives {r:?}")));
+    Ok(differences)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -5,7 +5,7 @@
 //! are trusted only while their version equals the database's (another replica may have written
 //! them); otherwise they are rebuilt from `ledger_facts` and checked against the entries.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use prost::Message as _;
@@ -13,9 +13,11 @@ use radfin_bus::Delivery;
 use radfin_db::held::{HeldStatus, NewHold};
 use radfin_db::ledger::{EntryReport, LedgerSide, NewLedgerEntry};
 use radfin_db::live::{BookKey, NewFact};
+use radfin_db::margin::{MarginDelta, MarginKey};
 use radfin_db::{AsyncPgConnection, Pool, StorageError};
 use radfin_domain::live::{FactKind, LineRef, LiveBook, LiveFact, Posting, Reason, Side, StudyFact};
 use radfin_domain::{Period, ReportId};
+use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use tokio::sync::Mutex;
 
@@ -211,12 +213,14 @@ async fn apply_batch(
     }
     applied.facts = recorded.len();
 
-    // Settle every touched book and append its postings.
+    // Settle every touched book and append its postings; the margin summary moves with them.
     let mut entries = Vec::new();
     let mut bumped = Vec::new();
+    let mut margins: BTreeMap<MarginKey, MarginDelta> = BTreeMap::new();
     for key in &keys {
         let Some(c) = taken.get_mut(key) else { continue };
         let postings = c.book.settle().map_err(|e| StorageError::corrupt(format_args!("book {key:?}: {e}")))?;
+        margin_deltas(key, &c.book, &postings, &mut margins);
         let wrote_facts = recorded.iter().any(|(_, k)| k == key);
         if postings.is_empty() && !wrote_facts {
             continue;
@@ -229,6 +233,7 @@ async fn apply_batch(
         }
     }
     let inserted = radfin_db::ledger::insert_entries(conn, &entries).await?;
+    radfin_db::margin::add(conn, &margins).await?;
     applied.entries = inserted.len();
     // RETURNING yields the rows in the order of the VALUES list.
     if inserted.len() != entries.len() {
@@ -261,6 +266,47 @@ async fn apply_batch(
     radfin_db::live::set_versions(conn, &bumped).await?;
     record_late(conn, &late).await?;
     Ok(applied)
+}
+
+/// What a book's postings change in the margin summary (spec §7): their INR amounts by the
+/// reports' modality and grade (`NONE` for client-level lines), and the billable reports — a
+/// report counts where its COGS line holds a non-zero amount, before and after the postings.
+fn margin_deltas(key: &BookKey, book: &LiveBook, postings: &[Posting], out: &mut BTreeMap<MarginKey, MarginDelta>) {
+    let dims_key = |part: &radfin_domain::live::Part| -> (&'static str, &'static str) {
+        part.dims.report.as_ref().map_or(("NONE", "NONE"), |r| (r.modality.as_str(), r.grade.as_str()))
+    };
+    let mut cogs_lines: Vec<&LineRef> = Vec::new();
+    for p in postings {
+        let (modality, grade) = dims_key(&p.part);
+        let d = out.entry((key.period, key.client_id.to_string(), modality, grade)).or_default();
+        match p.line.side() {
+            Side::Revenue => d.revenue_inr += p.part.amount_inr,
+            Side::Cogs => {
+                d.cogs_inr += p.part.amount_inr;
+                if matches!(p.line, LineRef::Study(..)) && !cogs_lines.contains(&&p.line) {
+                    cogs_lines.push(&p.line);
+                }
+            }
+        }
+    }
+    for line in cogs_lines {
+        // Amounts by (modality, grade) after the postings, and before them (after − posted).
+        let mut amounts: BTreeMap<(&'static str, &'static str), (Decimal, Decimal)> = BTreeMap::new();
+        for part in book.booked(line) {
+            let a = amounts.entry(dims_key(part)).or_default();
+            a.0 += part.amount;
+            a.1 += part.amount;
+        }
+        for p in postings.iter().filter(|p| &p.line == line) {
+            amounts.entry(dims_key(&p.part)).or_default().0 -= p.part.amount;
+        }
+        for ((modality, grade), (before, after)) in amounts {
+            let counted = i64::from(!after.is_zero()) - i64::from(!before.is_zero());
+            if counted != 0 {
+                out.entry((key.period, key.client_id.to_string(), modality, grade)).or_default().reports += counted;
+            }
+        }
+    }
 }
 
 /// Facts for closed periods: each priced report revision the period's current view does not

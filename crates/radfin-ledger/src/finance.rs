@@ -280,6 +280,7 @@ impl Finance {
                 documents::insert_statement(conn, &issue, &number, plan, false, None).await?;
             }
             documents::mark_closed(conn, period, run_id, &actor.name, Some(reason)).await?;
+            radfin_db::margin::rebuild(conn, period).await?;
             radfin_db::audit::record(
                 conn,
                 &AuditRecord {
@@ -538,6 +539,7 @@ impl Finance {
             self.issue_corrections(conn, period, run_id, now, &planned, actor).await?;
             documents::mark_closed(conn, period, run_id, &actor.name, Some(reason)).await?;
             release_applied(conn, period, &new_lines).await?;
+            radfin_db::margin::rebuild(conn, period).await?;
             let issued = self.run_documents(conn, period, run_id).await?;
             Ok(Rerun { manifest, applied: true, already_applied: false, clients, providers, planned, issued })
         })

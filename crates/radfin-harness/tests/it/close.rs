@@ -43,7 +43,8 @@ async fn settled(stack: &Stack, reports: u64) {
         let mut l = l.clone();
         async move {
             (summary(&mut l).await.reports == reports
-                && radfin_harness::live_view_differences(stack, PERIOD.parse().unwrap()).await.unwrap().is_empty())
+                && radfin_harness::live_view_differences(stack, PERIOD.parse().unwrap()).await.unwrap().is_empty()
+                && radfin_harness::margin_summary_differences(stack, PERIOD.parse().unwrap()).await.unwrap().is_empty())
             .then_some(())
         }
     })
@@ -103,6 +104,11 @@ async fn a_month_is_closed_corrected_by_a_rerun_and_credited_with_every_sum_equa
     for s in &closed.payout_statements {
         assert_eq!(dec(&s.net_payable), dec(&s.gross) - dec(&s.tds_amount));
     }
+    let no_differences: Vec<String> = Vec::new();
+    assert_eq!(
+        radfin_harness::margin_summary_differences(&stack, PERIOD.parse().unwrap()).await.unwrap(),
+        no_differences
+    );
     // Closing again returns the same documents.
     let again = l.close_period(close("again")).await.unwrap().into_inner();
     assert!(!again.closed_now);
@@ -191,6 +197,10 @@ async fn a_month_is_closed_corrected_by_a_rerun_and_credited_with_every_sum_equa
             ledger::Invoice { credited: String::new(), remaining: String::new(), ..original.clone() }
         );
     }
+    assert_eq!(
+        radfin_harness::margin_summary_differences(&stack, PERIOD.parse().unwrap()).await.unwrap(),
+        no_differences
+    );
     // The late report is in the period's current view now: no longer held.
     let held = p
         .list_held_reports(pricing::ListHeldReportsRequest {

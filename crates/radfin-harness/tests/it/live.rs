@@ -137,11 +137,13 @@ fn events(rng: &mut Rng, n: usize) -> Vec<ReportEvent> {
 }
 
 async fn settled(stack: &Stack, periods: &[&str]) -> Vec<String> {
+    let _ = tracing_subscriber::fmt().with_env_filter("warn").with_test_writer().try_init();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let mut differences = Vec::new();
         for p in periods {
             differences.extend(live_view_differences(stack, p.parse().unwrap()).await.unwrap());
+            differences.extend(radfin_harness::margin_summary_differences(stack, p.parse().unwrap()).await.unwrap());
         }
         if differences.is_empty() || Instant::now() > deadline {
             return differences;

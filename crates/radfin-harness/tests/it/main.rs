@@ -8,8 +8,8 @@ mod outage;
 mod pipeline;
 mod reconcile;
 mod reflection;
-mod roles;
 mod rejects;
+mod roles;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -1,0 +1,250 @@
+//! `margin_summary` (spec §7): per period × client × modality × provider grade, the reports,
+//! revenue, COGS and margin in INR of the period's current view (its LIVE run while open, then
+//! its CLOSE run, then the last applied RERUN). A projection of the ledger, kept by the ledger in
+//! the transactions that write the entries it sums ([`add`] for the live view's postings,
+//! [`rebuild`] when a close or an applied rerun changes the current view), so it always equals the
+//! ledger; [`ledger_view`] computes the same rows from the entries, and [`rebuild`] also serves a
+//! rebuild from scratch. Client-level lines stand under modality and grade `NONE`.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Nullable, Numeric, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use radfin_domain::Period;
+use rust_decimal::Decimal;
+
+use crate::StorageError;
+
+/// One row of the summary.
+#[derive(Clone, Debug, PartialEq, Eq, QueryableByName)]
+pub struct MarginRow {
+    #[diesel(sql_type = Text)]
+    pub period: String,
+    #[diesel(sql_type = Text)]
+    pub client_id: String,
+    /// A modality, or `NONE` for client-level lines.
+    #[diesel(sql_type = Text)]
+    pub modality: String,
+    /// A grade, or `NONE`.
+    #[diesel(sql_type = Text)]
+    pub grade: String,
+    /// Billable reports (with COGS booked).
+    #[diesel(sql_type = BigInt)]
+    pub reports: i64,
+    #[diesel(sql_type = Numeric)]
+    pub revenue_inr: Decimal,
+    #[diesel(sql_type = Numeric)]
+    pub cogs_inr: Decimal,
+    #[diesel(sql_type = Numeric)]
+    pub margin_inr: Decimal,
+}
+
+/// A change to one row: what a batch of the live view's postings adds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MarginDelta {
+    pub reports: i64,
+    pub revenue_inr: Decimal,
+    pub cogs_inr: Decimal,
+}
+
+/// A row's key: (period, client, modality or `NONE`, grade or `NONE`).
+pub type MarginKey = (Period, String, &'static str, &'static str);
+
+/// Adds deltas to their rows (creating them), in the caller's transaction, which must hold the
+/// books of the client-months it touches (so no other writer changes those rows meanwhile).
+/// Existing rows are updated first and missing ones inserted after (a CHECK is evaluated on a
+/// proposed row before `ON CONFLICT` would turn it into an update, so a decrement cannot go
+/// through an upsert); rows that net to nothing are removed, as [`ledger_view`] has none.
+pub async fn add(
+    conn: &mut AsyncPgConnection,
+    deltas: &std::collections::BTreeMap<MarginKey, MarginDelta>,
+) -> Result<(), StorageError> {
+    #[derive(QueryableByName)]
+    struct Key {
+        #[diesel(sql_type = Text)]
+        period: String,
+        #[diesel(sql_type = Text)]
+        client_id: String,
+        #[diesel(sql_type = Text)]
+        modality: String,
+        #[diesel(sql_type = Text)]
+        grade: String,
+    }
+    let deltas: Vec<(&MarginKey, &MarginDelta)> =
+        deltas.iter().filter(|(_, d)| d.reports != 0 || !d.revenue_inr.is_zero() || !d.cogs_inr.is_zero()).collect();
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let columns = |deltas: &[(&MarginKey, &MarginDelta)]| {
+        (
+            deltas.iter().map(|(k, _)| k.0.to_string()).collect::<Vec<_>>(),
+            deltas.iter().map(|(k, _)| k.1.clone()).collect::<Vec<_>>(),
+            deltas.iter().map(|(k, _)| k.2).collect::<Vec<_>>(),
+            deltas.iter().map(|(k, _)| k.3).collect::<Vec<_>>(),
+            deltas.iter().map(|(_, d)| d.reports).collect::<Vec<_>>(),
+            deltas.iter().map(|(_, d)| d.revenue_inr).collect::<Vec<_>>(),
+            deltas.iter().map(|(_, d)| d.cogs_inr).collect::<Vec<_>>(),
+        )
+    };
+    let (periods, clients, modalities, grades, reports, revenue, cogs) = columns(&deltas);
+    let updated: Vec<Key> = diesel::sql_query(
+        "UPDATE margin_summary m SET reports = m.reports + d.reports, revenue_inr = m.revenue_inr + d.revenue_inr, \
+             cogs_inr = m.cogs_inr + d.cogs_inr, margin_inr = m.margin_inr + d.revenue_inr - d.cogs_inr, \
+             updated_at = now() \
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::numeric[], $7::numeric[]) \
+              AS d(period, client_id, modality, grade, reports, revenue_inr, cogs_inr) \
+         WHERE m.period = d.period AND m.client_id = d.client_id AND m.modality = d.modality AND m.grade = d.grade \
+         RETURNING m.period, m.client_id, m.modality, m.grade",
+    )
+    .bind::<Array<Text>, _>(&periods)
+    .bind::<Array<Text>, _>(&clients)
+    .bind::<Array<Text>, _>(&modalities)
+    .bind::<Array<Text>, _>(&grades)
+    .bind::<Array<BigInt>, _>(&reports)
+    .bind::<Array<Numeric>, _>(&revenue)
+    .bind::<Array<Numeric>, _>(&cogs)
+    .load(conn)
+    .await?;
+    let updated: std::collections::HashSet<(String, String, String, String)> =
+        updated.into_iter().map(|k| (k.period, k.client_id, k.modality, k.grade)).collect();
+    let missing: Vec<(&MarginKey, &MarginDelta)> = deltas
+        .iter()
+        .copied()
+        .filter(|(k, _)| !updated.contains(&(k.0.to_string(), k.1.clone(), k.2.to_owned(), k.3.to_owned())))
+        .collect();
+    if !missing.is_empty() {
+        let (periods, clients, modalities, grades, reports, revenue, cogs) = columns(&missing);
+        diesel::sql_query(
+            "INSERT INTO margin_summary (period, client_id, modality, grade, reports, revenue_inr, cogs_inr, margin_inr) \
+             SELECT period, client_id, modality, grade, reports, revenue_inr, cogs_inr, revenue_inr - cogs_inr \
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::numeric[], $7::numeric[]) \
+                  AS d(period, client_id, modality, grade, reports, revenue_inr, cogs_inr)",
+        )
+        .bind::<Array<Text>, _>(&periods)
+        .bind::<Array<Text>, _>(&clients)
+        .bind::<Array<Text>, _>(&modalities)
+        .bind::<Array<Text>, _>(&grades)
+        .bind::<Array<BigInt>, _>(&reports)
+        .bind::<Array<Numeric>, _>(&revenue)
+        .bind::<Array<Numeric>, _>(&cogs)
+        .execute(conn)
+        .await?;
+    }
+    diesel::sql_query(
+        "DELETE FROM margin_summary m USING unnest($1::text[], $2::text[], $3::text[], $4::text[]) \
+             AS d(period, client_id, modality, grade) \
+         WHERE m.period = d.period AND m.client_id = d.client_id AND m.modality = d.modality \
+           AND m.grade = d.grade AND m.reports = 0 AND m.revenue_inr = 0 AND m.cogs_inr = 0",
+    )
+    .bind::<Array<Text>, _>(&periods)
+    .bind::<Array<Text>, _>(&clients)
+    .bind::<Array<Text>, _>(&modalities)
+    .bind::<Array<Text>, _>(&grades)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The run whose entries are a period's current view: the last CLOSED event's run, else LIVE.
+const CURRENT_RUN: &str = "coalesce( \
+     (SELECT s.run_id FROM period_states s WHERE s.period = $1 AND s.state = 'CLOSED' ORDER BY s.id DESC LIMIT 1), \
+     (SELECT r.run_id FROM pricing_runs r WHERE r.period = $1 AND r.kind = 'LIVE'))";
+
+/// The summary rows of a period computed from the ledger's current view, by key.
+pub async fn ledger_view(conn: &mut AsyncPgConnection, period: Period) -> Result<Vec<MarginRow>, StorageError> {
+    let sql = format!(
+        "WITH lines AS ( \
+             SELECT e.client_id, e.modality, e.grade, e.side, e.report_id, \
+                    sum(e.amount) AS amount, sum(e.amount_inr) AS amount_inr \
+             FROM ledger_entries e \
+             WHERE e.period = $1 AND e.run_id = {CURRENT_RUN} \
+             GROUP BY e.client_id, e.modality, e.grade, e.side, e.report_id, e.line) \
+         SELECT $1 AS period, client_id, modality, grade, \
+                count(*) FILTER (WHERE side = 'COGS' AND report_id IS NOT NULL AND amount <> 0) AS reports, \
+                coalesce(sum(amount_inr) FILTER (WHERE side = 'REVENUE'), 0) AS revenue_inr, \
+                coalesce(sum(amount_inr) FILTER (WHERE side = 'COGS'), 0) AS cogs_inr, \
+                coalesce(sum(amount_inr) FILTER (WHERE side = 'REVENUE'), 0) \
+                  - coalesce(sum(amount_inr) FILTER (WHERE side = 'COGS'), 0) AS margin_inr \
+         FROM lines GROUP BY client_id, modality, grade \
+         HAVING count(*) FILTER (WHERE side = 'COGS' AND report_id IS NOT NULL AND amount <> 0) <> 0 \
+             OR coalesce(sum(amount_inr) FILTER (WHERE side = 'REVENUE'), 0) <> 0 \
+             OR coalesce(sum(amount_inr) FILTER (WHERE side = 'COGS'), 0) <> 0 \
+         ORDER BY client_id, modality, grade"
+    );
+    Ok(diesel::sql_query(sql).bind::<Text, _>(period.to_string()).load(conn).await?)
+}
+
+/// Replaces a period's rows with [`ledger_view`], in the caller's transaction: after a close or
+/// an applied rerun, and on an operator's rebuild.
+pub async fn rebuild(conn: &mut AsyncPgConnection, period: Period) -> Result<usize, StorageError> {
+    diesel::sql_query("DELETE FROM margin_summary WHERE period = $1")
+        .bind::<Text, _>(period.to_string())
+        .execute(conn)
+        .await?;
+    let rows = ledger_view(conn, period).await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    diesel::sql_query(
+        "INSERT INTO margin_summary (period, client_id, modality, grade, reports, revenue_inr, cogs_inr, margin_inr) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::numeric[], \
+                              $7::numeric[], $8::numeric[])",
+    )
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.period.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.client_id.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.modality.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.grade.as_str()).collect::<Vec<_>>())
+    .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.reports).collect::<Vec<_>>())
+    .bind::<Array<Numeric>, _>(rows.iter().map(|r| r.revenue_inr).collect::<Vec<_>>())
+    .bind::<Array<Numeric>, _>(rows.iter().map(|r| r.cogs_inr).collect::<Vec<_>>())
+    .bind::<Array<Numeric>, _>(rows.iter().map(|r| r.margin_inr).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(rows.len())
+}
+
+/// Every period with ledger entries or summary rows, for a rebuild from scratch.
+pub async fn periods(conn: &mut AsyncPgConnection) -> Result<Vec<Period>, StorageError> {
+    #[derive(QueryableByName)]
+    struct P {
+        #[diesel(sql_type = Text)]
+        period: String,
+    }
+    let rows: Vec<P> =
+        diesel::sql_query("SELECT period FROM pricing_runs UNION SELECT period FROM margin_summary ORDER BY period")
+            .load(conn)
+            .await?;
+    rows.into_iter().map(|p| crate::convert::decode("pricing_runs.period", &p.period, str::parse)).collect()
+}
+
+/// Stored rows of the periods from `from` to `to` (inclusive; `None`: unbounded), optionally of
+/// one client, by key.
+pub async fn rows(
+    conn: &mut AsyncPgConnection,
+    from: Option<Period>,
+    to: Option<Period>,
+    client_id: Option<&str>,
+) -> Result<Vec<MarginRow>, StorageError> {
+    Ok(diesel::sql_query(
+        "SELECT period, client_id, modality, grade, reports, revenue_inr, cogs_inr, margin_inr FROM margin_summary \
+         WHERE ($1::text IS NULL OR period >= $1) AND ($2::text IS NULL OR period <= $2) \
+           AND ($3::text IS NULL OR client_id = $3) \
+         ORDER BY period, client_id, modality, grade",
+    )
+    .bind::<Nullable<Text>, _>(from.map(|p| p.to_string()))
+    .bind::<Nullable<Text>, _>(to.map(|p| p.to_string()))
+    .bind::<Nullable<Text>, _>(client_id)
+    .load(conn)
+    .await?)
+}
+
+/// Rows changed after `since` (for a stream of updates), by key.
+pub async fn changed_since(conn: &mut AsyncPgConnection, since: DateTime<Utc>) -> Result<Vec<MarginRow>, StorageError> {
+    Ok(diesel::sql_query(
+        "SELECT period, client_id, modality, grade, reports, revenue_inr, cogs_inr, margin_inr FROM margin_summary \
+         WHERE updated_at > $1 ORDER BY period, client_id, modality, grade",
+    )
+    .bind::<diesel::sql_types::Timestamptz, _>(since)
+    .load(conn)
+    .await?)
+}
