@@ -93,13 +93,16 @@ async fn service_roles_own_nothing_and_hold_least_privilege() {
             "finance_credit_notes",
             "finance_invoice_lines",
             "finance_invoices",
+            "held_reports",
             "ledger_entries",
             "ledger_facts",
             "live_books",
             "margin_summary",
             "payout_statement_lines",
             "payout_statements",
-            "period_states"
+            "period_states",
+            "pricing_runs",
+            "rerun_manifests"
         ]
     );
     assert_eq!(privileged_tables(&mut conn, "radfin_reporting", "INSERT").await, ["margin_summary"]);
