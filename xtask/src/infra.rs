@@ -50,6 +50,15 @@ pub fn ensure(root: &Path) -> anyhow::Result<Infra> {
     })
 }
 
+/// Makes sure poppler's `pdftotext` and `pdftoppm` are on `PATH` (radfin-pdf's tests read back
+/// the PDFs they render with them), installing the Debian package `poppler-utils` if not.
+pub fn ensure_poppler() -> anyhow::Result<()> {
+    if find_program(&["pdftotext"]).is_some() && find_program(&["pdftoppm"]).is_some() {
+        return Ok(());
+    }
+    Apt::default().install("poppler-utils", "pdftotext or pdftoppm not found (radfin-pdf's tests need them)")
+}
+
 /// Stops the private PostgreSQL and NATS instances xtask started, if they run; machine-wide
 /// servers are left alone. Prints one line per component.
 pub fn stop_private(root: &Path) -> anyhow::Result<()> {

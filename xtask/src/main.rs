@@ -21,7 +21,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Every check CI runs: formatting, clippy (warnings are errors), then every test of the workspace
-    /// (against local PostgreSQL and NATS, started first if they are not running).
+    /// (against local PostgreSQL and NATS, started first if they are not running; poppler-utils, which
+    /// the PDF tests read their output with, installed if missing).
     Test,
     /// Formatting and clippy only.
     Lint,
@@ -61,6 +62,7 @@ fn main() -> anyhow::Result<()> {
         Command::Test => {
             lint(&sh)?;
             let infra = infra::ensure(&root)?;
+            infra::ensure_poppler()?;
             let python = python::ensure_grpc(&sh, &root)?;
             cmd!(sh, "cargo test --workspace --locked")
                 .env("RADFIN_TEST_DATABASE_URL", &infra.admin_url)

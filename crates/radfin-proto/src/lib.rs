@@ -42,6 +42,14 @@ pub mod ledger {
     }
 }
 
+/// The margin summary, its queries and its stream of changes (`radfin.reporting.v1`).
+pub mod reporting {
+    pub mod v1 {
+        #![allow(clippy::all, clippy::pedantic, missing_docs)]
+        tonic::include_proto!("radfin.reporting.v1");
+    }
+}
+
 /// The encoded `google.protobuf.FileDescriptorSet` of every radfin `.proto` file (with source
 /// info, so comments are included), for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/radfin_descriptor.bin"));

@@ -1,7 +1,8 @@
 //! The documents of closed months: invoices, payout statements, credit notes, and a client's
-//! account (its statement).
+//! account (its statement); each document also as a PDF (`pdf`), rendered here by `radfin-pdf`.
 
 use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 use comfy_table::Table;
 use radfin_proto::common::v1::Modality;
@@ -10,6 +11,7 @@ use radfin_proto::ledger::v1::{
     IssueCreditNoteRequest, ListCreditNotesRequest, ListInvoicesRequest, ListPayoutStatementsRequest, PayoutStatement,
     TaxLine,
 };
+use radfin_proto::pricing::v1::{GetClientRequest, GetProviderRequest};
 
 use super::json::modality;
 use super::{CliError, Ctx, Rpc, exit, period_filter, positive_decimal};
@@ -288,6 +290,9 @@ pub enum InvoicesCommand {
         /// Its number, e.g. INV/25-26/000001.
         number: String,
     },
+    /// One invoice as a PDF (tax invoice, export invoice under LUT, bill of supply or
+    /// supplementary invoice), the recipient's details from pricing.
+    Pdf(PdfArgs),
 }
 
 pub async fn invoices(ctx: &Ctx, cmd: InvoicesCommand, out: &mut dyn Write) -> Result<(), CliError> {
@@ -316,6 +321,17 @@ pub async fn invoices(ctx: &Ctx, cmd: InvoicesCommand, out: &mut dyn Write) -> R
                 .map_err(|e| e.hint(exit::NOT_FOUND, "`radfin invoices list` lists the invoices"))?;
             ctx.emit(out, &invoice, |out| print_invoice(out, &invoice))
         }
+        InvoicesCommand::Pdf(args) => {
+            let invoice = ledger
+                .get_invoice(GetInvoiceRequest { number: args.number.trim().to_owned() })
+                .await
+                .rpc(&ctx.ledger, "GetInvoice")
+                .map_err(|e| e.hint(exit::NOT_FOUND, "`radfin invoices list` lists the invoices"))?;
+            let recipient = client_party(ctx, &invoice.client_id, &invoice.issue_date).await;
+            let pdf = radfin_pdf::invoice_pdf(&invoice, &args.supplier.supplier(), &recipient)
+                .map_err(|e| cannot_render(&invoice.number, &e))?;
+            write_pdf(ctx, out, &invoice.number, args.out.as_deref(), &pdf)
+        }
     }
 }
 
@@ -338,6 +354,8 @@ pub enum StatementsCommand {
         /// Its number, e.g. PAY/25-26/000001.
         number: String,
     },
+    /// One payout statement (or adjustment) as a PDF, the provider's details from pricing.
+    Pdf(PdfArgs),
 }
 
 pub async fn statements(ctx: &Ctx, cmd: StatementsCommand, out: &mut dyn Write) -> Result<(), CliError> {
@@ -365,6 +383,17 @@ pub async fn statements(ctx: &Ctx, cmd: StatementsCommand, out: &mut dyn Write) 
                 .rpc(&ctx.ledger, "GetPayoutStatement")
                 .map_err(|e| e.hint(exit::NOT_FOUND, "`radfin statements list` lists the payout statements"))?;
             ctx.emit(out, &statement, |out| print_statement(out, &statement))
+        }
+        StatementsCommand::Pdf(args) => {
+            let statement = ledger
+                .get_payout_statement(GetPayoutStatementRequest { number: args.number.trim().to_owned() })
+                .await
+                .rpc(&ctx.ledger, "GetPayoutStatement")
+                .map_err(|e| e.hint(exit::NOT_FOUND, "`radfin statements list` lists the payout statements"))?;
+            let provider = provider_party(ctx, &statement.provider_id, &statement.issue_date).await;
+            let pdf = radfin_pdf::payout_statement_pdf(&statement, &args.supplier.supplier(), &provider)
+                .map_err(|e| cannot_render(&statement.number, &e))?;
+            write_pdf(ctx, out, &statement.number, args.out.as_deref(), &pdf)
         }
     }
 }
@@ -476,7 +505,10 @@ pub async fn credit_note(ctx: &Ctx, args: &CreditNoteArgs, out: &mut dyn Write) 
 }
 
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct CreditNotesArgs {
+    #[command(subcommand)]
+    pub command: Option<CreditNotesCommand>,
     /// Only this period (YYYY-MM).
     #[arg(long)]
     pub period: Option<String>,
@@ -488,7 +520,29 @@ pub struct CreditNotesArgs {
     pub invoice: Option<String>,
 }
 
+#[derive(clap::Subcommand, Debug)]
+pub enum CreditNotesCommand {
+    /// One credit note as a PDF, found by its number among the notes listed (--invoice or
+    /// --period narrow the search), the recipient's details from pricing.
+    Pdf(CreditNotePdfArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CreditNotePdfArgs {
+    #[command(flatten)]
+    pub pdf: PdfArgs,
+    /// The invoice the note is against (narrows the search).
+    #[arg(long)]
+    pub invoice: Option<String>,
+    /// The note's period, YYYY-MM (narrows the search).
+    #[arg(long)]
+    pub period: Option<String>,
+}
+
 pub async fn credit_notes(ctx: &Ctx, args: &CreditNotesArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    if let Some(CreditNotesCommand::Pdf(args)) = &args.command {
+        return credit_note_pdf(ctx, args, out).await;
+    }
     let response = ctx
         .ledger()
         .await?
@@ -507,5 +561,215 @@ pub async fn credit_notes(ctx: &Ctx, args: &CreditNotesArgs, out: &mut dyn Write
     })
 }
 
+/// `credit-notes pdf`: ListCreditNotes has no filter by number, so the note is found among those
+/// listed (narrowed by invoice and period when given).
+async fn credit_note_pdf(ctx: &Ctx, args: &CreditNotePdfArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let number = args.pdf.number.trim();
+    let response = ctx
+        .ledger()
+        .await?
+        .list_credit_notes(ListCreditNotesRequest {
+            period: period_filter(args.period.as_deref())?,
+            client_id: String::new(),
+            invoice_number: args.invoice.as_deref().map(str::trim).unwrap_or_default().to_owned(),
+        })
+        .await
+        .rpc(&ctx.ledger, "ListCreditNotes")?;
+    let note = response.credit_notes.into_iter().find(|n| n.number == number).ok_or_else(|| {
+        CliError::new(exit::NOT_FOUND, format!("not found: credit note {number}"))
+            .hint(exit::NOT_FOUND, "`radfin credit-notes` lists the credit notes")
+    })?;
+    let recipient = client_party(ctx, &note.client_id, &note.issue_date).await;
+    let pdf = radfin_pdf::credit_note_pdf(&note, &args.pdf.supplier.supplier(), &recipient)
+        .map_err(|e| cannot_render(&note.number, &e))?;
+    write_pdf(ctx, out, &note.number, args.pdf.out.as_deref(), &pdf)
+}
+
+// ---------------------------------------------------------------------------------------------
+// PDF
+
+/// What every `pdf` command takes.
+#[derive(clap::Args, Debug)]
+pub struct PdfArgs {
+    /// The document's number, e.g. INV/25-26/000001.
+    pub number: String,
+    /// The file to write [default: the number with `/` replaced by `_`, plus `.pdf`]
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub supplier: SupplierArgs,
+}
+
+/// Who issues the documents, as the ledger is configured (the GSTIN and state code the ledger
+/// recorded on an invoice take precedence).
+#[derive(clap::Args, Debug, Clone)]
+pub struct SupplierArgs {
+    /// The supplier's legal name.
+    #[arg(long = "supplier-name", env = "RADFIN_SUPPLIER_NAME", default_value = "radfin", value_name = "NAME")]
+    pub name: String,
+    /// The supplier's address (newlines, or a literal `\n`, separate its lines).
+    #[arg(long = "supplier-address", env = "RADFIN_SUPPLIER_ADDRESS", default_value = "", value_name = "TEXT")]
+    pub address: String,
+    #[arg(long = "supplier-gstin", env = "RADFIN_SUPPLIER_GSTIN", value_name = "GSTIN")]
+    pub gstin: Option<String>,
+    /// GST state code of the supplier.
+    #[arg(long = "supplier-state-code", env = "RADFIN_SUPPLIER_STATE_CODE", default_value = "29", value_name = "CODE")]
+    pub state_code: String,
+    #[arg(long = "supplier-pan", env = "RADFIN_SUPPLIER_PAN", value_name = "PAN")]
+    pub pan: Option<String>,
+}
+
+impl SupplierArgs {
+    pub fn supplier(&self) -> radfin_pdf::Supplier {
+        let present = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        radfin_pdf::Supplier {
+            name: self.name.trim().to_owned(),
+            address: self.address.replace("\\n", "\n"),
+            gstin: present(&self.gstin),
+            state_code: self.state_code.trim().to_owned(),
+            pan: present(&self.pan),
+        }
+    }
+}
+
+/// Where a document's PDF goes: `-o FILE`, else `<number with / replaced by _>.pdf` here.
+pub fn pdf_path(number: &str, out: Option<&Path>) -> PathBuf {
+    out.map_or_else(|| PathBuf::from(format!("{}.pdf", number.trim().replace('/', "_"))), Path::to_path_buf)
+}
+
+fn cannot_render(number: &str, e: &radfin_pdf::PdfError) -> CliError {
+    CliError::other(format!("cannot render {number} as PDF: {e}"))
+}
+
+fn write_pdf(ctx: &Ctx, out: &mut dyn Write, number: &str, file: Option<&Path>, pdf: &[u8]) -> Result<(), CliError> {
+    let path = pdf_path(number, file);
+    std::fs::write(&path, pdf).map_err(|e| CliError::other(format!("cannot write {}: {e}", path.display())))?;
+    let written = serde_json::json!({ "number": number, "file": path.display().to_string(), "bytes": pdf.len() });
+    ctx.emit(out, &written, |out| writeln!(out, "{number}: {} ({} bytes)", path.display(), pdf.len()))
+}
+
+/// The version of a profile in force on `date` (`YYYY-MM-DD`): the latest effective on or before
+/// it, else the earliest.
+fn in_force<'a, T>(versions: &'a [T], date: &str, effective_from: impl Fn(&T) -> &str) -> Option<&'a T> {
+    versions
+        .iter()
+        .filter(|v| effective_from(v) <= date)
+        .max_by(|a, b| effective_from(a).cmp(effective_from(b)))
+        .or_else(|| versions.iter().min_by(|a, b| effective_from(a).cmp(effective_from(b))))
+}
+
+/// What the document alone cannot say about a party: pricing's profile, when pricing answers.
+fn profile_unavailable(what: &str, id: &str, e: &CliError) {
+    eprintln!("radfin: note: no {what} profile of {id} from pricing ({e}); the document's own details are printed");
+}
+
+/// A client's name, country, state and GSTIN from pricing (empty when pricing cannot say: the
+/// document's own fields are printed then).
+async fn client_party(ctx: &Ctx, client_id: &str, date: &str) -> radfin_pdf::Party {
+    let request = GetClientRequest { client_id: client_id.to_owned() };
+    let response = match ctx.pricing().await {
+        Ok(mut pricing) => pricing.get_client(request).await.rpc(&ctx.pricing, "GetClient"),
+        Err(e) => Err(e),
+    };
+    let clients = match response {
+        Ok(r) => r.clients,
+        Err(e) => {
+            profile_unavailable("client", client_id, &e);
+            return radfin_pdf::Party::default();
+        }
+    };
+    let present = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+    in_force(&clients, date, |c| c.effective_from.as_str()).map_or_else(radfin_pdf::Party::default, |c| {
+        radfin_pdf::Party {
+            name: c.name.clone(),
+            country: c.country.clone(),
+            gstin: present(&c.gstin),
+            state_code: present(&c.state_code),
+            ..radfin_pdf::Party::default()
+        }
+    })
+}
+
+/// A provider's name and PAN from pricing (empty when pricing cannot say).
+async fn provider_party(ctx: &Ctx, provider_id: &str, date: &str) -> radfin_pdf::Party {
+    let request = GetProviderRequest { provider_id: provider_id.to_owned() };
+    let response = match ctx.pricing().await {
+        Ok(mut pricing) => pricing.get_provider(request).await.rpc(&ctx.pricing, "GetProvider"),
+        Err(e) => Err(e),
+    };
+    let providers = match response {
+        Ok(r) => r.providers,
+        Err(e) => {
+            profile_unavailable("provider", provider_id, &e);
+            return radfin_pdf::Party::default();
+        }
+    };
+    in_force(&providers, date, |p| p.effective_from.as_str()).map_or_else(radfin_pdf::Party::default, |p| {
+        radfin_pdf::Party {
+            name: p.name.clone(),
+            pan: Some(p.pan.trim().to_owned()).filter(|p| !p.is_empty()),
+            ..radfin_pdf::Party::default()
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod pdf_tests {
+    use std::path::Path;
+
+    use clap::Parser;
+
+    use super::*;
+    use crate::Cli;
+    use crate::ops::Command;
+
+    fn ops(args: &[&str]) -> Command {
+        match Cli::try_parse_from(std::iter::once("radfin").chain(args.iter().copied())) {
+            Ok(Cli { command: crate::Command::Ops(c), .. }) => c,
+            Ok(_) => panic!("{args:?} is not an operator command"),
+            Err(e) => panic!("{args:?}: {e}"),
+        }
+    }
+
+    #[test]
+    fn pdf_subcommands_parse_with_an_optional_output_file() {
+        let Command::Invoices(InvoicesCommand::Pdf(a)) = ops(&["invoices", "pdf", "INV/25-26/000001"]) else {
+            panic!("not invoices pdf")
+        };
+        assert_eq!((a.number.as_str(), a.out.as_deref()), ("INV/25-26/000001", None));
+        assert_eq!(pdf_path(&a.number, a.out.as_deref()), Path::new("INV_25-26_000001.pdf"));
+
+        let Command::Statements(StatementsCommand::Pdf(a)) =
+            ops(&["statements", "pdf", "PAY/25-26/000002", "-o", "/tmp/pay.pdf", "--output", "json"])
+        else {
+            panic!("not statements pdf")
+        };
+        assert_eq!(pdf_path(&a.number, a.out.as_deref()), Path::new("/tmp/pay.pdf"));
+
+        let Command::CreditNotes(CreditNotesArgs { command: Some(CreditNotesCommand::Pdf(a)), .. }) =
+            ops(&["credit-notes", "pdf", "CRN/25-26/000003", "--invoice", "INV/25-26/000001", "--out", "c.pdf"])
+        else {
+            panic!("not credit-notes pdf")
+        };
+        assert_eq!(a.pdf.number, "CRN/25-26/000003");
+        assert_eq!(a.invoice.as_deref(), Some("INV/25-26/000001"));
+        assert_eq!(a.pdf.out.as_deref(), Some(Path::new("c.pdf")));
+
+        // Listing credit notes is unchanged.
+        assert!(matches!(
+            ops(&["credit-notes", "--client", "HOSP-001"]),
+            Command::CreditNotes(CreditNotesArgs { command: None, client: Some(_), .. })
+        ));
+    }
+
+    #[test]
+    fn the_profile_in_force_on_the_issue_date_is_used() {
+        let versions = ["2025-04-01", "2026-01-15", "2026-03-01"];
+        assert_eq!(in_force(&versions, "2026-02-01", |v| v), Some(&"2026-01-15"));
+        assert_eq!(in_force(&versions, "2024-01-01", |v| v), Some(&"2025-04-01"));
+        assert_eq!(in_force(&[] as &[&str], "2026-02-01", |v| v), None);
+    }
+}

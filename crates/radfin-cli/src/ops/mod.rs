@@ -427,17 +427,17 @@ pub enum Command {
     /// on its schedule, and has no RPC to fetch now.)
     #[command(subcommand)]
     Fx(reference::FxCommand),
-    /// Invoices: list, show.
+    /// Invoices: list, show, pdf.
     #[command(subcommand)]
     Invoices(documents::InvoicesCommand),
-    /// Payout statements: list, show.
+    /// Payout statements: list, show, pdf.
     #[command(subcommand)]
     Statements(documents::StatementsCommand),
     /// A client's account: invoices and credit notes with running balances, and the total due.
     Account(documents::AccountArgs),
     /// Issue a credit note against an invoice (role finance).
     CreditNote(documents::CreditNoteArgs),
-    /// Credit notes, filtered by period, client or invoice.
+    /// Credit notes, filtered by period, client or invoice; `credit-notes pdf NUMBER` renders one.
     CreditNotes(documents::CreditNotesArgs),
     /// The audit log, newest first (role finance).
     Audit(audit::AuditArgs),
