@@ -49,8 +49,8 @@ pub struct AwaitingFx {
     pub error: FxError,
 }
 
-/// The lines a close (or rerun) books for a priced period. A cancelled report books zero on
-/// both sides, so the run records every report it priced.
+/// The lines a close (or rerun) books for a priced period. A cancelled report books a zero COGS
+/// line only, so the run records every report it priced.
 pub fn run_lines(pricing: &PeriodPricing, fx: &FxTable) -> Result<Vec<RunLine>, Vec<AwaitingFx>> {
     let mut lines = Vec::with_capacity(pricing.reports.len() * 2);
     let mut awaiting = Vec::new();
@@ -76,12 +76,10 @@ pub fn run_lines(pricing: &PeriodPricing, fx: &FxTable) -> Result<Vec<RunLine>, 
                 amount_inr: r.cogs,
             },
         });
-        let converted = if r.status == ReportStatus::Final {
-            fx.to_inr(r.revenue, r.local_date)
-        } else {
-            Ok(crate::fx::InrAmount { amount_inr: Decimal::ZERO, rate: None })
-        };
-        match converted {
+        if r.status != ReportStatus::Final {
+            continue;
+        }
+        match fx.to_inr(r.revenue, r.local_date) {
             Ok(inr) => lines.push(RunLine {
                 client_id: r.client_id.clone(),
                 line: LineRef::Study(r.report_id.clone(), Side::Revenue),

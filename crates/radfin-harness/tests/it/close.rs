@@ -72,7 +72,12 @@ async fn a_month_is_closed_corrected_by_a_rerun_and_credited_with_every_sum_equa
     }
     let mut ingest = stack.ingest_client().await.unwrap();
     let mut reports = month("INR", "HOSP-INR", 30);
-    reports.extend(month("USD", "HOSP-USD", 20));
+    reports.extend(month("USD", "HOSP-USD", 21));
+    // One USD report is cancelled by a later revision: it earns and costs nothing.
+    let mut cancelled = reports.last().unwrap().clone();
+    cancelled.revision = 2;
+    cancelled.status = ReportStatus::Cancelled as i32;
+    reports.push(cancelled);
     ingest.submit_batch(SubmitBatchRequest { reports: reports.clone() }).await.unwrap();
     settled(&stack, 50).await;
     let live = summary(&mut stack.ledger_client().await.unwrap()).await;
@@ -158,7 +163,7 @@ async fn a_month_is_closed_corrected_by_a_rerun_and_credited_with_every_sum_equa
     let preview = l.rerun_period(rerun(ledger::RerunMode::Preview, 0)).await.unwrap().into_inner();
     assert!(!preview.applied);
     let manifest = preview.manifest.clone().unwrap();
-    assert_eq!((manifest.reports, manifest.report_set_hash.len()), (51, 64));
+    assert_eq!((manifest.reports, manifest.report_set_hash.len()), (52, 64));
     assert!(preview.credit_notes.iter().all(|c| c.number.is_empty()));
     let by_client: BTreeMap<&str, &ledger::ClientDifference> =
         preview.clients.iter().map(|d| (d.client_id.as_str(), d)).collect();
