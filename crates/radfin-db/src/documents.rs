@@ -56,14 +56,18 @@ const NUMBERING_LOCK: i32 = 0x6e75;
 /// live view's batches shared.
 const PERIOD_LOCK: i32 = 0x7065;
 
-/// The next number of a series, assigned inside the caller's transaction: the series is locked
-/// until it commits, so numbers are gapless and consecutive (a rolled-back transaction assigned
-/// nothing). `INV/25-26/000042`.
-pub async fn next_number(
+/// The next `count` numbers of a series, assigned inside the caller's transaction: the series
+/// is locked until it commits, so numbers are gapless and consecutive (a rolled-back transaction
+/// assigned nothing). `INV/25-26/000042`.
+pub async fn next_numbers(
     conn: &mut AsyncPgConnection,
     doc_type: DocType,
     year: FinancialYear,
-) -> Result<String, StorageError> {
+    count: usize,
+) -> Result<Vec<String>, StorageError> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
     let fy = year.to_string();
     diesel::sql_query("SELECT pg_advisory_xact_lock($1, $2)")
         .bind::<Integer, _>(NUMBERING_LOCK)
@@ -76,18 +80,37 @@ pub async fn next_number(
         .select(diesel::dsl::max(document_numbers::number))
         .first(conn)
         .await?;
-    let number = last.unwrap_or(0) + 1;
-    let text = format!("{}/{}/{number:06}", doc_type.as_str(), year.short_label());
-    diesel::insert_into(document_numbers::table)
-        .values((
-            document_numbers::doc_type.eq(doc_type.as_str()),
-            document_numbers::financial_year.eq(&fy),
-            document_numbers::number.eq(number),
-            document_numbers::document_number.eq(&text),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(text)
+    let first = last.unwrap_or(0) + 1;
+    let count = i32::try_from(count).map_err(|_| StorageError::OutOfRange(format!("{count} document numbers")))?;
+    let numbers: Vec<i32> = (first..first + count).collect();
+    let texts: Vec<String> =
+        numbers.iter().map(|n| format!("{}/{}/{n:06}", doc_type.as_str(), year.short_label())).collect();
+    let rows: Vec<_> = numbers
+        .iter()
+        .zip(&texts)
+        .map(|(n, text)| {
+            (
+                document_numbers::doc_type.eq(doc_type.as_str()),
+                document_numbers::financial_year.eq(&fy),
+                document_numbers::number.eq(*n),
+                document_numbers::document_number.eq(text),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(10_000) {
+        diesel::insert_into(document_numbers::table).values(chunk).execute(conn).await?;
+    }
+    Ok(texts)
+}
+
+/// The next number of a series ([`next_numbers`] of one).
+pub async fn next_number(
+    conn: &mut AsyncPgConnection,
+    doc_type: DocType,
+    year: FinancialYear,
+) -> Result<String, StorageError> {
+    let mut numbers = next_numbers(conn, doc_type, year, 1).await?;
+    numbers.pop().ok_or_else(|| StorageError::corrupt("no document number was assigned"))
 }
 
 /// Locks a period's state for the rest of the transaction: `exclusive` for a close or rerun,

@@ -136,6 +136,32 @@ pub struct Rerun {
     pub issued: RunDocuments,
 }
 
+/// Milliseconds per stage of a close or rerun, for the log (where a long one spends its time).
+struct Stages {
+    last: std::time::Instant,
+    done: Vec<(&'static str, u128)>,
+}
+
+impl Stages {
+    fn start() -> Self {
+        Self { last: std::time::Instant::now(), done: Vec::new() }
+    }
+
+    fn mark(&mut self, stage: &'static str) {
+        self.done.push((stage, self.last.elapsed().as_millis()));
+        self.last = std::time::Instant::now();
+    }
+}
+
+impl std::fmt::Display for Stages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (stage, ms)) in self.done.iter().enumerate() {
+            write!(f, "{}{stage} {ms} ms", if i == 0 { "" } else { ", " })?;
+        }
+        Ok(())
+    }
+}
+
 /// A period's stored month priced by the engine.
 struct Priced {
     pricing: PeriodPricing,
@@ -260,27 +286,33 @@ impl Finance {
                 let held = held_count(conn, period).await?;
                 return Ok(Closed { status, closed_now: false, documents, held });
             }
+            let mut stages = Stages::start();
             let priced = self.price(conn, period, now).await?;
+            stages.mark("priced");
             let run_id = radfin_db::runs::create(conn, period, RunKind::Close, now, None, &actor.name).await?;
             radfin_db::ledger::insert_bookings(conn, &radfin_db::ledger::run_entries(period, run_id, &priced.lines))
                 .await?;
+            stages.mark("booked");
 
             let issue_date = close::issue_date(self.config.calendar, now);
             let issue = Issue { period, run_id: Some(run_id), issue_date, created_by: &actor.name };
             let year = FinancialYear::of(issue_date);
             let invoices = close::invoices(&priced.pricing, &priced.lines, &priced.catalog, &self.config.supplier.gst);
-            for plan in &invoices {
-                let number = documents::next_number(conn, DocType::Invoice, year).await?;
-                documents::insert_invoice(conn, &issue, &number, plan, None).await?;
+            let numbers = documents::next_numbers(conn, DocType::Invoice, year, invoices.len()).await?;
+            for (plan, number) in invoices.iter().zip(&numbers) {
+                documents::insert_invoice(conn, &issue, number, plan, None).await?;
             }
             let earlier = documents::fees_in_year(conn, year).await?;
             let payouts = close::payouts(&priced.lines, &priced.catalog, period, &earlier, &self.config.tds);
-            for plan in &payouts {
-                let number = documents::next_number(conn, DocType::Payout, year).await?;
-                documents::insert_statement(conn, &issue, &number, plan, false, None).await?;
+            let numbers = documents::next_numbers(conn, DocType::Payout, year, payouts.len()).await?;
+            for (plan, number) in payouts.iter().zip(&numbers) {
+                documents::insert_statement(conn, &issue, number, plan, false, None).await?;
             }
+            stages.mark("documents");
             documents::mark_closed(conn, period, run_id, &actor.name, Some(reason)).await?;
             radfin_db::margin::rebuild(conn, period).await?;
+            stages.mark("summary");
+            tracing::info!(%period, run_id, stages = %stages, "period closed");
             radfin_db::audit::record(
                 conn,
                 &AuditRecord {
@@ -391,7 +423,10 @@ impl Finance {
                 let mut conn = self.conn().await?;
                 let stored = radfin_db::reports::current_of_period(&mut conn, period).await?;
                 drop(conn);
-                Some(self.replay(period, &stored).await?)
+                let started = std::time::Instant::now();
+                let replayed = self.replay(period, &stored).await?;
+                tracing::info!(%period, messages = replayed.0, elapsed_ms = started.elapsed().as_millis(), "period replayed");
+                Some(replayed)
             }
         };
         let _turn = self.heavy.acquire().await.map_err(|_| FinanceError::Precondition("shutting down".into()))?;
@@ -399,6 +434,7 @@ impl Finance {
         let mut conn = self.conn().await?;
         radfin_db::ledger::ensure_partitions(&mut conn, &[period]).await?;
         conn.transaction(async |conn| {
+            let mut stages = Stages::start();
             radfin_db::ledger::lock_for_write(conn).await?;
             documents::lock_period(conn, period, true).await?;
             let status = documents::period_status(conn, period).await?;
@@ -447,6 +483,7 @@ impl Finance {
                 }
                 None => {
                     let priced = self.price(conn, period, now).await?;
+                    stages.mark("priced");
                     let run_id =
                         radfin_db::runs::create(conn, period, RunKind::Rerun, now, Some(reason), &actor.name).await?;
                     radfin_db::ledger::insert_bookings(
@@ -467,6 +504,7 @@ impl Finance {
                         })?,
                     )
                     .await?;
+                    stages.mark("booked");
                     (manifest, priced.lines, priced.catalog)
                 }
             };
@@ -501,6 +539,7 @@ impl Finance {
                 &self.config.tds,
             )
             .map_err(|e| FinanceError::Precondition(e.to_string()))?;
+            stages.mark("compared");
 
             let action = if apply { "RerunPeriod APPLY" } else { "RerunPeriod PREVIEW" };
             let details = serde_json::json!({
@@ -526,6 +565,7 @@ impl Finance {
             )
             .await?;
             if !apply {
+                tracing::info!(%period, run_id, stages = %stages, "rerun previewed");
                 return Ok(Rerun {
                     manifest,
                     applied: false,
@@ -540,6 +580,8 @@ impl Finance {
             documents::mark_closed(conn, period, run_id, &actor.name, Some(reason)).await?;
             release_applied(conn, period, &new_lines).await?;
             radfin_db::margin::rebuild(conn, period).await?;
+            stages.mark("issued");
+            tracing::info!(%period, run_id, stages = %stages, "rerun applied");
             let issued = self.run_documents(conn, period, run_id).await?;
             Ok(Rerun { manifest, applied: true, already_applied: false, clients, providers, planned, issued })
         })
