@@ -13,3 +13,4 @@ DROP INDEX finance_credit_notes_invoice_run_key;
 ALTER TABLE finance_credit_notes ADD CONSTRAINT finance_credit_notes_corrects_invoice_id_run_id_key
     UNIQUE (corrects_invoice_id, run_id);
 ALTER TABLE finance_credit_notes ALTER COLUMN run_id SET NOT NULL;
+CREATE INDEX ledger_entries_run_id_idx ON ledger_entries (period, run_id, client_id);
