@@ -59,6 +59,26 @@ pub fn ensure_poppler() -> anyhow::Result<()> {
     Apt::default().install("poppler-utils", "pdftotext or pdftoppm not found (radfin-pdf's tests need them)")
 }
 
+/// Makes sure Debian's `chromium` is installed (the dashboard's browser test drives it headless
+/// through playwright-core, which brings no browser of its own), installing it if not. Returns
+/// its path.
+pub fn ensure_chromium() -> anyhow::Result<PathBuf> {
+    if let Some(chromium) = find_program(&["chromium"]) {
+        return Ok(chromium);
+    }
+    Apt::default().install("chromium", "chromium not found (the dashboard's browser test drives it)")?;
+    find_program(&["chromium"]).context("chromium is not on PATH after installing it")
+}
+
+/// Makes sure `node` and `npm` are on `PATH` (the dashboard's browser test is a node script),
+/// installing the Debian package `npm` (which brings `nodejs`) if not.
+pub fn ensure_npm() -> anyhow::Result<()> {
+    if find_program(&["node"]).is_some() && find_program(&["npm"]).is_some() {
+        return Ok(());
+    }
+    Apt::default().install("npm", "node or npm not found (the dashboard's browser test needs them)")
+}
+
 /// Stops the private PostgreSQL and NATS instances xtask started, if they run; machine-wide
 /// servers are left alone. Prints one line per component.
 pub fn stop_private(root: &Path) -> anyhow::Result<()> {

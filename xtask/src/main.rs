@@ -1,5 +1,6 @@
 //! radfin's automation: `cargo xtask <command>`.
 
+mod browser;
 mod dev_tokens;
 mod infra;
 mod pg;
@@ -22,15 +23,17 @@ struct Cli {
 enum Command {
     /// Every check CI runs: formatting, clippy (warnings are errors), then every test of the workspace
     /// (against local PostgreSQL and NATS, started first if they are not running; poppler-utils, which
-    /// the PDF tests read their output with, installed if missing).
+    /// the PDF tests read their output with, installed if missing; so are chromium and the npm
+    /// packages of the dashboard's browser test).
     Test,
     /// Formatting and clippy only.
     Lint,
     /// The benchmarks: the engine (criterion, and its time as a multiple of sorting the month), then
-    /// PostgreSQL and JetStream baselines and the whole pipeline end to end; prints their tables
+    /// PostgreSQL and JetStream baselines and the whole pipeline end to end, then the freshness of the
+    /// margin summary's stream while the pipeline runs at 1,000 reports/s; prints their tables
     /// (markdown, also in target/bench/) at the end. The environment passes through:
     /// `RADFIN_BENCH_REPORTS` (pipeline sizes, default `100000,1000000`), `RADFIN_BENCH_COPY_ROWS`,
-    /// `RADFIN_BENCH_PUBLISH_MSGS`.
+    /// `RADFIN_BENCH_PUBLISH_MSGS`, `RADFIN_BENCH_FRESHNESS_RATE` (1000), `RADFIN_BENCH_FRESHNESS_SECS` (30).
     Bench {
         /// Passed to criterion (the engine benchmark only), e.g. a benchmark name filter.
         #[arg(trailing_var_arg = true)]
@@ -39,7 +42,7 @@ enum Command {
     /// The main job: brings everything up (as `up`), drives a realistic generated month through the
     /// services over gRPC (sample parties, rules and FX rates to pricing, reports to ingest), prints
     /// the live view, then ends the month: close, a late report held, a retroactive price change
-    /// rerun (preview, apply) and a client's statement.
+    /// rerun (preview, apply) and a client's statement; ends by printing the dashboard's address.
     Demo {
         #[arg(long, default_value = "2026-10")]
         period: String,
@@ -47,7 +50,7 @@ enum Command {
         reports: usize,
     },
     /// Brings up PostgreSQL and NATS (private instances under target/radfin-dev if none run), migrates
-    /// the `radfin` database and starts the ingest, pricing and ledger services, which require a
+    /// the `radfin` database and starts the ingest, pricing, ledger and reporting services, which require a
     /// bearer token: one per role in target/radfin/dev-tokens.txt (made on the first run).
     Up,
     /// Stops the services, and PostgreSQL and NATS if `up` or `test` started them.
@@ -64,12 +67,14 @@ fn main() -> anyhow::Result<()> {
             let infra = infra::ensure(&root)?;
             infra::ensure_poppler()?;
             let python = python::ensure_grpc(&sh, &root)?;
+            let chromium = browser::ensure(&sh, &root)?;
             cmd!(sh, "cargo test --workspace --locked")
                 .env("RADFIN_TEST_DATABASE_URL", &infra.admin_url)
                 .env("RADFIN_TEST_NATS_URL", &infra.nats_url)
                 // Read by radfin-bus's tests.
                 .env("RADFIN_NATS_URL", &infra.nats_url)
                 .env("RADFIN_TEST_PYTHON", python)
+                .env("RADFIN_CHROMIUM", chromium)
                 .run()
                 .context("tests failed")?;
         }
@@ -89,6 +94,11 @@ fn main() -> anyhow::Result<()> {
                 .env("RADFIN_TEST_NATS_URL", &infra.nats_url)
                 .env("RADFIN_BENCH_OUT", &out)
                 .run();
+            let freshness = cmd!(sh, "cargo bench --locked -p radfin-harness --bench freshness")
+                .env("RADFIN_TEST_DATABASE_URL", &infra.admin_url)
+                .env("RADFIN_TEST_NATS_URL", &infra.nats_url)
+                .env("RADFIN_BENCH_OUT", &out)
+                .run();
             println!("\nBenchmark results (markdown; also in {}):", out.display());
             for (file, title) in BENCH_TABLES {
                 match std::fs::read_to_string(out.join(file)) {
@@ -98,6 +108,7 @@ fn main() -> anyhow::Result<()> {
             }
             engine.context("the engine benchmark failed")?;
             pipeline.context("the pipeline benchmark failed")?;
+            freshness.context("the freshness benchmark failed")?;
         }
         Command::Demo { period, reports } => {
             stack::up(&sh, &root)?;
@@ -107,7 +118,9 @@ fn main() -> anyhow::Result<()> {
             cmd!(sh, "cargo run --locked --quiet -p radfin-cli -- demo --samples samples --period {period} --reports {reports}")
                 .env("RADFIN_TOKEN", token)
                 .run()?;
+            let viewer = dev_tokens::DevTokens::new(&root).token("viewer")?;
             println!("\nThe services keep running (logs in target/radfin-dev); `cargo xtask down` stops them.");
+            println!("The dashboard: {}", stack::dashboard_url(&viewer));
         }
         Command::Up => stack::up(&sh, &root)?,
         Command::Down => stack::down(&root)?,
@@ -116,9 +129,10 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// The tables the benchmarks write to target/bench, and their titles.
-const BENCH_TABLES: [(&str, &str); 2] = [
+const BENCH_TABLES: [(&str, &str); 3] = [
     ("engine.md", "**Engine** (`crates/radfin-domain/benches/pricing.rs`)"),
     ("pipeline.md", "**Pipeline** (`crates/radfin-harness/benches/pipeline.rs`)"),
+    ("freshness.md", "**Freshness of the margin summary** (`crates/radfin-harness/benches/freshness.rs`)"),
 ];
 
 fn lint(sh: &Shell) -> anyhow::Result<()> {

@@ -1,4 +1,4 @@
-//! The local stack: `cargo xtask up` (infrastructure, database, migrations, dev tokens, the three
+//! The local stack: `cargo xtask up` (infrastructure, database, migrations, dev tokens, the four
 //! services) and `cargo xtask down`.
 
 use std::path::Path;
@@ -29,6 +29,8 @@ struct Service {
     /// Its gRPC listen address variable.
     listen_var: &'static str,
     port: u16,
+    /// Its HTTP listen address variable and port, if it serves HTTP too.
+    http: Option<(&'static str, u16)>,
 }
 
 impl Service {
@@ -38,11 +40,26 @@ impl Service {
     }
 }
 
-const SERVICES: [Service; 3] = [
-    Service { name: "radfin-ingest", listen_var: "RADFIN_INGEST_LISTEN", port: 7051 },
-    Service { name: "radfin-pricing", listen_var: "RADFIN_PRICING_LISTEN", port: 7052 },
-    Service { name: "radfin-ledger", listen_var: "RADFIN_LEDGER_LISTEN", port: 7053 },
+const SERVICES: [Service; 4] = [
+    Service { name: "radfin-ingest", listen_var: "RADFIN_INGEST_LISTEN", port: 7051, http: None },
+    Service { name: "radfin-pricing", listen_var: "RADFIN_PRICING_LISTEN", port: 7052, http: None },
+    Service { name: "radfin-ledger", listen_var: "RADFIN_LEDGER_LISTEN", port: 7053, http: None },
+    Service {
+        name: "radfin-reporting",
+        listen_var: "RADFIN_REPORTING_LISTEN",
+        port: 7054,
+        http: Some(("RADFIN_REPORTING_HTTP", DASHBOARD_PORT)),
+    },
 ];
+
+/// The reporting service's dashboard port.
+const DASHBOARD_PORT: u16 = 7080;
+
+/// The dashboard's address, with the viewer token that signs the browser in (once; it is kept
+/// in an HttpOnly cookie and taken out of the address).
+pub fn dashboard_url(viewer_token: &str) -> String {
+    format!("http://127.0.0.1:{DASHBOARD_PORT}/?token={viewer_token}")
+}
 
 /// Brings up PostgreSQL and NATS, creates and migrates the `radfin` database, makes the dev tokens
 /// (one per role) unless they exist, builds the services and starts those not running yet (with
@@ -54,7 +71,7 @@ pub fn up(sh: &Shell, root: &Path) -> anyhow::Result<()> {
     cmd!(sh, "cargo run --quiet -p radfin-cli -- migrate --database-url {owner_url}")
         .run()
         .context("the migrations failed")?;
-    cmd!(sh, "cargo build --quiet -p radfin-ingest -p radfin-pricing -p radfin-ledger")
+    cmd!(sh, "cargo build --quiet -p radfin-ingest -p radfin-pricing -p radfin-ledger -p radfin-reporting")
         .run()
         .context("cannot build the services")?;
 
@@ -74,13 +91,13 @@ pub fn up(sh: &Shell, root: &Path) -> anyhow::Result<()> {
         if !binary.is_file() {
             bail!("cannot start {}: {} does not exist after the build", service.name, binary.display());
         }
-        if process::port_open(service.port) {
-            bail!(
-                "cannot start {}: 127.0.0.1:{} ({}) is taken by a process xtask did not start",
-                service.name,
-                service.port,
-                service.listen_var
-            );
+        for (var, port) in std::iter::once((service.listen_var, service.port)).chain(service.http) {
+            if process::port_open(port) {
+                bail!(
+                    "cannot start {}: 127.0.0.1:{port} ({var}) is taken by a process xtask did not start",
+                    service.name
+                );
+            }
         }
     }
     let mut started = Vec::new();
@@ -103,12 +120,17 @@ pub fn up(sh: &Shell, root: &Path) -> anyhow::Result<()> {
     println!("\nradfin is up (`cargo xtask down` stops it):");
     for service in &SERVICES {
         println!(
-            "  {:<15} gRPC 127.0.0.1:{}   log {}",
+            "  {:<16} gRPC 127.0.0.1:{}   log {}",
             service.name,
             service.port,
             dev.show(&dev.path(&format!("{}.log", service.name)))
         );
     }
+    println!(
+        "  {:<16} {} (the viewer token signs the browser in)",
+        "dashboard",
+        dashboard_url(&tokens.token("viewer")?)
+    );
     println!("  {:<15} {}", "PostgreSQL", owner_url);
     println!("  {:<15} {} (bus prefix {BUS_PREFIX})", "NATS", infra.nats_url);
     println!(
@@ -187,6 +209,9 @@ fn start(
         .env("RADFIN_AUTH_TOKENS_FILE", tokens_file);
     for other in &SERVICES {
         command.env(other.listen_var, format!("127.0.0.1:{}", other.port));
+        if let Some((var, port)) = other.http {
+            command.env(var, format!("127.0.0.1:{port}"));
+        }
     }
     let log = dev.path(&format!("{name}.log"));
     let child = process::spawn_detached(&mut command, &log)?;
@@ -206,7 +231,15 @@ fn wait_listening(service: &Service, mut running: Running, dev: &Dev) -> anyhow:
         if let Some(status) = gone {
             return Probe::Failed(anyhow!("{name} exited ({status})"));
         }
-        if process::port_open(service.port) { Probe::Ready(()) } else { Probe::Pending("port closed".into()) }
+        let ports = std::iter::once(service.port).chain(service.http.map(|(_, port)| port));
+        if ports.clone().all(process::port_open) {
+            Probe::Ready(())
+        } else {
+            Probe::Pending(format!(
+                "port {} closed",
+                ports.filter(|p| !process::port_open(*p)).map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+            ))
+        }
     })
     .with_context(|| format!("{name} did not come up\n{}", process::log_tail(&log, 40)))
 }

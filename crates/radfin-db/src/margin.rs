@@ -248,3 +248,126 @@ pub async fn changed_since(conn: &mut AsyncPgConnection, since: DateTime<Utc>) -
     .load(conn)
     .await?)
 }
+
+/// A summary row with when it last changed (`updated_at`: the start of the ledger transaction
+/// that wrote it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MarginChange {
+    pub row: MarginRow,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What [`changes_since`] read, and the database's clock just before it read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Changes {
+    pub as_of: DateTime<Utc>,
+    pub rows: Vec<MarginChange>,
+}
+
+/// Rows changed after `since`, by key, with their `updated_at` (for a stream of updates that
+/// reports when each change was written), and the database's clock (`as_of`) taken just before
+/// they were read: the next read should start a little before it, as a transaction that began
+/// earlier may commit later.
+pub async fn changes_since(conn: &mut AsyncPgConnection, since: DateTime<Utc>) -> Result<Changes, StorageError> {
+    #[derive(QueryableByName)]
+    struct Now {
+        #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+        now: DateTime<Utc>,
+    }
+    let now: Now = diesel::sql_query("SELECT statement_timestamp() AS now").get_result(conn).await?;
+    #[derive(QueryableByName)]
+    struct Changed {
+        #[diesel(sql_type = Text)]
+        period: String,
+        #[diesel(sql_type = Text)]
+        client_id: String,
+        #[diesel(sql_type = Text)]
+        modality: String,
+        #[diesel(sql_type = Text)]
+        grade: String,
+        #[diesel(sql_type = BigInt)]
+        reports: i64,
+        #[diesel(sql_type = Numeric)]
+        revenue_inr: Decimal,
+        #[diesel(sql_type = Numeric)]
+        cogs_inr: Decimal,
+        #[diesel(sql_type = Numeric)]
+        margin_inr: Decimal,
+        #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+        updated_at: DateTime<Utc>,
+    }
+    let rows: Vec<Changed> = diesel::sql_query(
+        "SELECT period, client_id, modality, grade, reports, revenue_inr, cogs_inr, margin_inr, updated_at \
+         FROM margin_summary WHERE updated_at > $1 ORDER BY period, client_id, modality, grade",
+    )
+    .bind::<diesel::sql_types::Timestamptz, _>(since)
+    .load(conn)
+    .await?;
+    let rows = rows
+        .into_iter()
+        .map(|c| MarginChange {
+            row: MarginRow {
+                period: c.period,
+                client_id: c.client_id,
+                modality: c.modality,
+                grade: c.grade,
+                reports: c.reports,
+                revenue_inr: c.revenue_inr,
+                cogs_inr: c.cogs_inr,
+                margin_inr: c.margin_inr,
+            },
+            updated_at: c.updated_at,
+        })
+        .collect();
+    Ok(Changes { as_of: now.now, rows })
+}
+
+/// The run of a period's current view (its last CLOSED event's run, else its LIVE run), if it
+/// has one.
+pub async fn current_run(conn: &mut AsyncPgConnection, period: Period) -> Result<Option<i64>, StorageError> {
+    #[derive(QueryableByName)]
+    struct Run {
+        #[diesel(sql_type = Nullable<BigInt>)]
+        run_id: Option<i64>,
+    }
+    let run: Run = diesel::sql_query(format!("SELECT {CURRENT_RUN} AS run_id"))
+        .bind::<Text, _>(period.to_string())
+        .get_result(conn)
+        .await?;
+    Ok(run.run_id)
+}
+
+/// One modality of a provider's month in the period's current view.
+#[derive(Clone, Debug, PartialEq, Eq, QueryableByName)]
+pub struct ProviderModalityRow {
+    #[diesel(sql_type = Text)]
+    pub modality: String,
+    /// Reports with COGS booked.
+    #[diesel(sql_type = BigInt)]
+    pub reports: i64,
+    #[diesel(sql_type = Numeric)]
+    pub cogs_inr: Decimal,
+}
+
+/// A provider's month from the ledger's current view of the period: reports and COGS (INR) by
+/// modality, counted as [`ledger_view`] counts them (a report line whose entries net to zero is
+/// not a report).
+pub async fn provider_month(
+    conn: &mut AsyncPgConnection,
+    period: Period,
+    provider_id: &str,
+) -> Result<Vec<ProviderModalityRow>, StorageError> {
+    let sql = format!(
+        "WITH lines AS ( \
+             SELECT e.modality, e.report_id, sum(e.amount) AS amount, sum(e.amount_inr) AS amount_inr \
+             FROM ledger_entries e \
+             WHERE e.period = $1 AND e.run_id = {CURRENT_RUN} AND e.side = 'COGS' AND e.provider_id = $2 \
+             GROUP BY e.modality, e.report_id, e.line) \
+         SELECT modality, count(*) FILTER (WHERE report_id IS NOT NULL AND amount <> 0) AS reports, \
+                coalesce(sum(amount_inr), 0) AS cogs_inr \
+         FROM lines GROUP BY modality \
+         HAVING count(*) FILTER (WHERE report_id IS NOT NULL AND amount <> 0) <> 0 OR coalesce(sum(amount_inr), 0) <> 0 \
+         ORDER BY modality"
+    );
+    Ok(diesel::sql_query(sql).bind::<Text, _>(period.to_string()).bind::<Text, _>(provider_id).load(conn).await?)
+}

@@ -1,6 +1,7 @@
-//! The whole pipeline in one process: ingest, pricing and ledger, each served on its own
-//! ephemeral port, against a private database (`radfin_db::testing::TestDb`) and a private bus
-//! prefix, so end-to-end tests run in parallel and leave nothing behind.
+//! The whole pipeline in one process: ingest, pricing, ledger and reporting (gRPC, and its
+//! dashboard over HTTP), each served on its own ephemeral port, against a private database
+//! (`radfin_db::testing::TestDb`) and a private bus prefix, so end-to-end tests run in parallel
+//! and leave nothing behind.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -12,6 +13,7 @@ use radfin_db::testing::TestDb;
 use radfin_proto::ingest::v1::ingest_service_client::IngestServiceClient;
 use radfin_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 use radfin_proto::pricing::v1::pricing_service_client::PricingServiceClient;
+use radfin_proto::reporting::v1::reporting_service_client::ReportingServiceClient;
 use radfin_service::config::Common;
 use radfin_service::shutdown::{Shutdown, Trigger};
 use tokio::net::TcpListener;
@@ -40,6 +42,10 @@ pub struct Stack {
     pub ingest: SocketAddr,
     pub pricing: SocketAddr,
     pub ledger: SocketAddr,
+    /// The reporting service's gRPC address.
+    pub reporting: SocketAddr,
+    /// The reporting service's dashboard (HTTP): `http://{reporting_http}/`.
+    pub reporting_http: SocketAddr,
     stop: Trigger,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
 }
@@ -64,7 +70,7 @@ async fn until(mut stop: Shutdown) {
 }
 
 impl Stack {
-    /// Starts the three services, each connecting to the database as its own role.
+    /// Starts the four services, each connecting to the database as its own role.
     pub async fn start() -> anyhow::Result<Self> {
         Self::start_with(|_| {}).await
     }
@@ -110,12 +116,15 @@ impl Stack {
         let (ingest_l, ingest) = listener().await?;
         let (pricing_l, pricing) = listener().await?;
         let (ledger_l, ledger) = listener().await?;
+        let (reporting_l, reporting) = listener().await?;
+        let (reporting_http_l, reporting_http) = listener().await?;
 
         let mut pricing_config = radfin_pricing::Config::with_common(common("radfin_pricing"));
         pricing_config.reference_ttl = Duration::ZERO;
         adjust_pricing(&mut pricing_config);
         let ingest_common = common("radfin_ingest");
         let ledger_common = common("radfin_ledger");
+        let reporting_config = radfin_reporting::Config::with_common(common("radfin_reporting"));
         let tasks = vec![
             tokio::spawn({
                 let s = stopped.clone();
@@ -131,9 +140,13 @@ impl Stack {
                     radfin_ledger::serve(&radfin_ledger::Config::with_common(ledger_common), ledger_l, until(s)).await
                 }
             }),
+            tokio::spawn({
+                let s = stopped.clone();
+                async move { radfin_reporting::serve(&reporting_config, reporting_l, reporting_http_l, until(s)).await }
+            }),
         ];
-        let stack = Self { db, prefix, ingest, pricing, ledger, stop, tasks };
-        for addr in [ingest, pricing, ledger] {
+        let stack = Self { db, prefix, ingest, pricing, ledger, reporting, reporting_http, stop, tasks };
+        for addr in [ingest, pricing, ledger, reporting] {
             if let Err(waiting) = stack.wait_serving(addr).await {
                 // Report why a service stopped, not just that it did.
                 let mut causes = vec![format!("{waiting:#}")];
@@ -181,6 +194,10 @@ impl Stack {
 
     pub async fn ledger_client(&self) -> anyhow::Result<LedgerServiceClient<Channel>> {
         Ok(LedgerServiceClient::new(Self::channel(self.ledger).await?))
+    }
+
+    pub async fn reporting_client(&self) -> anyhow::Result<ReportingServiceClient<Channel>> {
+        Ok(ReportingServiceClient::new(Self::channel(self.reporting).await?).max_decoding_message_size(64 << 20))
     }
 
     /// Stops every service gracefully, deletes the test's streams, and reports the first failure

@@ -12,7 +12,7 @@ const SERVICE_ROLES: [&str; 4] = ["radfin_ingest", "radfin_pricing", "radfin_led
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_apply_twice_and_revert() {
     let db = db().await;
-    let migrations = 10;
+    let migrations = 11;
     radfin_db::migrate(db.url()).await.expect("a second migration is a no-op");
     radfin_db::migrate(db.url()).await.expect("and a third");
     let mut conn = db.pool().get().await.unwrap();
@@ -105,7 +105,7 @@ async fn service_roles_own_nothing_and_hold_least_privilege() {
             "rerun_manifests"
         ]
     );
-    assert_eq!(privileged_tables(&mut conn, "radfin_reporting", "INSERT").await, ["margin_summary"]);
+    assert_eq!(privileged_tables(&mut conn, "radfin_reporting", "INSERT").await, ["audit_log", "margin_summary"]);
     let can_execute = |role: &str| {
         format!(
             "SELECT count(*) AS n WHERE has_function_privilege('{role}', 'radfin_ensure_ledger_partition(text)', 'EXECUTE')"

@@ -194,9 +194,19 @@ async fn a_month_is_closed_corrected_by_a_rerun_and_credited_with_every_sum_equa
     assert_eq!(applied.invoices[0].number, "SUP/26-27/000001");
     assert_eq!(applied.invoices[0].taxable_value, preview.invoices[0].taxable_value);
     assert_eq!(applied.invoices[0].corrects_invoice_number, usd.number);
+    let supplier = radfin_pdf::Supplier {
+        name: "radfin".into(),
+        address: "Bengaluru".into(),
+        gstin: None,
+        state_code: "29".into(),
+        pan: None,
+    };
+    let pdf =
+        |invoice: &ledger::Invoice| radfin_pdf::invoice_pdf(invoice, &supplier, &radfin_pdf::Party::default()).unwrap();
     for original in &before {
         let now =
             l.get_invoice(ledger::GetInvoiceRequest { number: original.number.clone() }).await.unwrap().into_inner();
+        assert!(pdf(&now) == pdf(original), "{}: the document is byte-identical", original.number);
         assert_eq!(
             ledger::Invoice { credited: String::new(), remaining: String::new(), ..now },
             ledger::Invoice { credited: String::new(), remaining: String::new(), ..original.clone() }

@@ -2,6 +2,7 @@
 //! with real PostgreSQL and NATS; each test on its own database and bus prefix.
 
 mod close;
+mod dashboard;
 mod fx_feed;
 mod live;
 mod outage;
@@ -9,6 +10,7 @@ mod pipeline;
 mod reconcile;
 mod reflection;
 mod rejects;
+mod reporting;
 mod roles;
 
 use std::future::Future;

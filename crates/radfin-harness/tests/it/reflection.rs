@@ -14,6 +14,7 @@ async fn a_stock_grpc_client_lists_and_calls_every_service_through_reflection() 
         (stack.ingest, "radfin.ingest.v1.IngestService", "", "radfin.ingest.v1.IngestService"),
         (stack.pricing, "radfin.pricing.v1.PricingService", "ListProviders", "RAD-007"),
         (stack.ledger, "radfin.ledger.v1.LedgerService", "SummarizePeriod", "\"reports\""),
+        (stack.reporting, "radfin.reporting.v1.ReportingService", "Summarize", "\"marginPct\""),
     ] {
         let out = tokio::process::Command::new(&python)
             .args([script, &addr.to_string(), service, method])

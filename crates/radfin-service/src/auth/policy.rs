@@ -115,6 +115,17 @@ pub const POLICY: &[(&str, Role)] = &[
     ("/radfin.ledger.v1.LedgerService/GetClientStatement", Role::Viewer),
     ("/radfin.ledger.v1.LedgerService/ListRuns", Role::Viewer),
     ("/radfin.ledger.v1.LedgerService/ListAuditEvents", Role::Finance),
+    // Reporting: the margin summary is read by viewers; rebuilding it is an admin's repair.
+    ("/radfin.reporting.v1.ReportingService/Summarize", Role::Viewer),
+    ("/radfin.reporting.v1.ReportingService/GetClientMonth", Role::Viewer),
+    ("/radfin.reporting.v1.ReportingService/GetProviderMonth", Role::Viewer),
+    ("/radfin.reporting.v1.ReportingService/ListTopClients", Role::Viewer),
+    ("/radfin.reporting.v1.ReportingService/GetRerunEffect", Role::Viewer),
+    ("/radfin.reporting.v1.ReportingService/WatchSummary", Role::Viewer),
+    ("/radfin.reporting.v1.ReportingService/RebuildSummary", Role::Admin),
+    // Not a gRPC method: the reporting service's HTTP dashboard (page, JSON and CSV) is
+    // authorized as this path.
+    ("/radfin.reporting.v1.Dashboard/View", Role::Viewer),
 ];
 
 /// What calling the method at `path` (`/package.Service/Method`) takes.
@@ -192,6 +203,9 @@ mod tests {
         assert_eq!(needs("/radfin.ledger.v1.LedgerService/RerunPeriod"), Requirement::Role(Role::Admin));
         assert_eq!(needs("/radfin.ledger.v1.LedgerService/ListAuditEvents"), Requirement::Role(Role::Finance));
         assert_eq!(needs("/radfin.ledger.v1.LedgerService/GetClientStatement"), Requirement::Role(Role::Viewer));
+        assert_eq!(needs("/radfin.reporting.v1.ReportingService/WatchSummary"), Requirement::Role(Role::Viewer));
+        assert_eq!(needs("/radfin.reporting.v1.ReportingService/RebuildSummary"), Requirement::Role(Role::Admin));
+        assert_eq!(needs("/radfin.reporting.v1.Dashboard/View"), Requirement::Role(Role::Viewer));
     }
 
     #[test]
