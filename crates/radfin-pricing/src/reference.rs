@@ -55,11 +55,15 @@ impl ReferenceCache {
 
     async fn load(&self) -> anyhow::Result<Reference> {
         let mut conn = self.pool.get().await?;
+        // The data version is read before the data: a change committed in between is then in the
+        // data but not in the version (harmless: the next load states it), never the other way
+        // round (a version that claims data this load did not see would make the ledger drop
+        // the facts priced with that data as stale).
+        let loaded_at = radfin_db::rules::reference_version(&mut conn).await?;
         let mut catalog = Catalog::default();
         radfin_db::parties::load_into(&mut conn, &mut catalog).await?;
         radfin_db::rules::load_into(&mut conn, &mut catalog).await?;
         let fx = radfin_db::fx::load(&mut conn, EARLIEST_RATE, LATEST_RATE, self.max_rate_age_days).await?;
-        let loaded_at = radfin_db::rules::reference_version(&mut conn).await?;
         Ok(Reference { catalog, fx, loaded_at })
     }
 }
