@@ -3,9 +3,8 @@
 use chrono::SecondsFormat;
 use radfin_db::ledger::{ClientTotalsRow, LedgerEntryRow, LedgerSide};
 use radfin_db::{Pool, StorageError};
-use radfin_domain::{Currency, Period, ReportId};
+use radfin_domain::{Period, ReportId};
 use radfin_proto::common::v1 as common;
-use radfin_proto::convert::amount_text;
 use radfin_proto::ledger::v1 as pb;
 use radfin_proto::ledger::v1::ledger_service_server::LedgerService;
 use radfin_service::grpc::storage_status;
@@ -19,7 +18,7 @@ use radfin_domain::ClientId;
 use radfin_domain::close::DocLine;
 
 use crate::finance::{Actor, Finance, FinanceConfig};
-use crate::present;
+use crate::present::{self, inr, money};
 
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
@@ -63,7 +62,7 @@ fn entry(row: LedgerEntryRow) -> pb::LedgerEntry {
         grade: r.map_or(0, |r| common::Grade::from(r.grade) as i32),
         status: r.map_or(0, |r| common::ReportStatus::from(r.status) as i32),
         currency: row.currency.to_string(),
-        amount: money(row.amount, row.currency),
+        amount: money(row.amount, row.currency.code()),
         amount_inr: inr(row.amount_inr),
         fx_rate: row.fx.as_ref().map(|r| r.inr_per_unit.to_string()).unwrap_or_default(),
         fx_rate_date: row.fx.as_ref().map(|r| r.rate_date.format("%Y-%m-%d").to_string()).unwrap_or_default(),
@@ -77,14 +76,6 @@ fn entry(row: LedgerEntryRow) -> pb::LedgerEntry {
     }
 }
 
-fn money(amount: Decimal, currency: Currency) -> String {
-    amount_text(amount.normalize(), currency)
-}
-
-fn inr(amount: Decimal) -> String {
-    money(amount, Currency::INR)
-}
-
 fn totals(rows: &[ClientTotalsRow]) -> pb::SummarizePeriodResponse {
     let mut response = pb::SummarizePeriodResponse::default();
     let (mut reports, mut revenue, mut cogs) = (0u64, Decimal::ZERO, Decimal::ZERO);
@@ -93,10 +84,7 @@ fn totals(rows: &[ClientTotalsRow]) -> pb::SummarizePeriodResponse {
         reports += n;
         revenue += r.revenue_inr;
         cogs += r.cogs_inr;
-        let revenue_text = match Currency::parse(&r.currency) {
-            Ok(c) => money(r.revenue, c),
-            Err(_) => r.revenue.normalize().to_string(),
-        };
+        let revenue_text = money(r.revenue, &r.currency);
         response.clients.push(pb::ClientTotals {
             currency: r.currency.clone(),
             revenue: revenue_text,
@@ -427,8 +415,8 @@ impl LedgerService for LedgerApi {
             } else {
                 b.0 += amount;
             }
-            entry.amount = money_text(amount, &entry.currency);
-            entry.balance = money_text(b.0 - b.1, &entry.currency);
+            entry.amount = money(amount, &entry.currency);
+            entry.balance = money(b.0 - b.1, &entry.currency);
             entries.push(entry);
         }
         Ok(Response::new(pb::ClientStatement {
@@ -437,9 +425,9 @@ impl LedgerService for LedgerApi {
             balances: balances
                 .into_iter()
                 .map(|(currency, (invoiced, credited))| pb::CurrencyBalance {
-                    invoiced: money_text(invoiced, &currency),
-                    credited: money_text(credited, &currency),
-                    total_due: money_text(invoiced - credited, &currency),
+                    invoiced: money(invoiced, &currency),
+                    credited: money(credited, &currency),
+                    total_due: money(invoiced - credited, &currency),
                     currency,
                 })
                 .collect(),
@@ -550,12 +538,5 @@ fn document_number(s: &str) -> Result<String, Status> {
         Err(Status::invalid_argument(format!(
             "number: {s:?} is not a document number (at most 16 characters of [A-Za-z0-9/-], e.g. INV/25-26/000042)"
         )))
-    }
-}
-
-fn money_text(amount: Decimal, currency: &str) -> String {
-    match Currency::parse(currency) {
-        Ok(c) => money(amount, c),
-        Err(_) => amount.normalize().to_string(),
     }
 }

@@ -458,7 +458,7 @@ impl Finance {
                         let issued = self.run_documents(conn, period, run_id).await?;
                         let billed = radfin_db::ledger::run_lines(conn, period, manifest.compared_run_id).await?;
                         let rerun = radfin_db::ledger::run_lines(conn, period, run_id).await?;
-                        let (clients, providers) = close::compare(&billed, &rerun);
+                        let (clients, providers, _) = compare(billed, rerun).await?;
                         return Ok(Rerun {
                             manifest,
                             applied: true,
@@ -510,7 +510,7 @@ impl Finance {
             };
             let run_id = manifest.run_id;
             let billed = radfin_db::ledger::run_lines(conn, period, current).await?;
-            let (clients, providers) = close::compare(&billed, &new_lines);
+            let (clients, providers, new_lines) = compare(billed, new_lines).await?;
             let issue_date = close::issue_date(self.config.calendar, now);
             let year = FinancialYear::of(issue_date);
             let earlier = documents::fees_in_year(conn, year).await?;
@@ -786,6 +786,20 @@ impl Finance {
         })
         .await
     }
+}
+
+/// [`close::compare`] of two runs' lines off the async reactor (a month's lines are millions);
+/// the rerun's lines are handed back.
+async fn compare(
+    billed: Vec<RunLine>,
+    rerun: Vec<RunLine>,
+) -> Result<(Vec<ClientDifference>, Vec<ProviderDifference>, Vec<RunLine>), FinanceError> {
+    tokio::task::spawn_blocking(move || {
+        let (clients, providers) = close::compare(&billed, &rerun);
+        (clients, providers, rerun)
+    })
+    .await
+    .map_err(|e| FinanceError::Storage(StorageError::corrupt(format_args!("comparing the runs panicked: {e}"))))
 }
 
 /// Releases the `HELD_CLOSED_PERIOD` holds of the reports an applied rerun booked.

@@ -13,14 +13,15 @@ use rust_decimal::Decimal;
 
 use crate::finance::{Manifest, Rerun, Supplier};
 
-fn money(amount: Decimal, currency: &str) -> String {
+/// An amount with its currency's minor digits; text of an unknown currency is the plain decimal.
+pub(crate) fn money(amount: Decimal, currency: &str) -> String {
     match Currency::parse(currency) {
         Ok(c) => amount_text(amount.normalize(), c),
         Err(_) => amount.normalize().to_string(),
     }
 }
 
-fn inr(amount: Decimal) -> String {
+pub(crate) fn inr(amount: Decimal) -> String {
     money(amount, "INR")
 }
 
