@@ -70,13 +70,13 @@ pub fn ensure_chromium() -> anyhow::Result<PathBuf> {
     find_program(&["chromium"]).context("chromium is not on PATH after installing it")
 }
 
-/// Makes sure `node` and `npm` are on `PATH` (the dashboard's browser test is a node script),
-/// installing the Debian package `npm` (which brings `nodejs`) if not.
+/// Makes sure `node` and `npm` are on `PATH` (the dashboard's browser test is a node script, and
+/// buf is installed from npm), installing the Debian package `npm` (which brings `nodejs`) if not.
 pub fn ensure_npm() -> anyhow::Result<()> {
     if find_program(&["node"]).is_some() && find_program(&["npm"]).is_some() {
         return Ok(());
     }
-    Apt::default().install("npm", "node or npm not found (the dashboard's browser test needs them)")
+    Apt::default().install("npm", "node or npm not found (the dashboard's browser test and buf need them)")
 }
 
 /// Stops the private PostgreSQL and NATS instances xtask started, if they run; machine-wide

@@ -1,8 +1,10 @@
 //! radfin's automation: `cargo xtask <command>`.
 
 mod browser;
+mod buf;
 mod dev_tokens;
 mod infra;
+mod k8s;
 mod pg;
 mod process;
 mod python;
@@ -21,12 +23,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Every check CI runs: formatting, clippy (warnings are errors), then every test of the workspace
+    /// Every check CI runs: the static checks of `lint` (formatting, clippy with warnings as errors,
+    /// the Kubernetes manifests, `buf lint` and `buf breaking` of the protos), then every test of the workspace
     /// (against local PostgreSQL and NATS, started first if they are not running; poppler-utils, which
     /// the PDF tests read their output with, installed if missing; so are chromium and the npm
     /// packages of the dashboard's browser test).
     Test,
-    /// Formatting and clippy only.
+    /// The static checks only: formatting, clippy (warnings are errors), the Kubernetes manifests
+    /// (rendered and validated offline, see `deploy/validate.py`), and the protos: `buf lint` (buf's
+    /// STANDARD rules, `buf.yaml`) and `buf breaking` against the git tag `proto-v1` (skipped, saying
+    /// so, when the tag is absent). buf is installed from npm at the version `xtask/buf` pins.
     Lint,
     /// The benchmarks: the engine (criterion, and its time as a multiple of sorting the month), then
     /// PostgreSQL and JetStream baselines and the whole pipeline end to end, then the freshness of the
@@ -140,6 +146,8 @@ fn lint(sh: &Shell) -> anyhow::Result<()> {
     cmd!(sh, "cargo clippy --locked --workspace --all-targets -- -D warnings")
         .run()
         .context("clippy found problems")?;
+    k8s::validate(sh, &project_root())?;
+    buf::check(sh, &project_root())?;
     Ok(())
 }
 

@@ -103,8 +103,8 @@ impl Bus {
     }
 
     /// Creates the reports, priced and dead-letter streams, or updates them to the current
-    /// configuration: file storage, unlimited retention (they are the replay log), the
-    /// configured duplicate window and replicas. Idempotent; safe to run from every replica at
+    /// configuration: file storage, the configured retention ([`BusConfig::max_age`]; by
+    /// default unlimited: they are the replay log), duplicate window and replicas. Idempotent; safe to run from every replica at
     /// start-up.
     pub async fn ensure_streams(&self) -> Result<(), BusError> {
         let streams = [
@@ -130,6 +130,7 @@ impl Bus {
                 discard: DiscardPolicy::Old,
                 duplicate_window: self.config.duplicate_window,
                 num_replicas: self.config.replicas,
+                max_age: self.config.max_age,
                 ..Default::default()
             };
             // Get or create, and update only when the settings differ: services start together,
@@ -154,6 +155,7 @@ impl Bus {
             let differs = current.subjects != config.subjects
                 || current.duplicate_window != config.duplicate_window
                 || current.num_replicas != config.num_replicas
+                || current.max_age != config.max_age
                 || current.description != config.description;
             if differs {
                 self.jetstream

@@ -33,6 +33,10 @@ pub struct BusConfig {
     pub connect_attempts: u32,
     /// Replicas of each stream: 1 on a single server, 3 on the production cluster.
     pub replicas: usize,
+    /// How long the report and priced streams keep a message; zero (the default) keeps every
+    /// message: the streams are the replay log operators rerun months from, so a limit must
+    /// outlast the oldest month that may still be rerun.
+    pub max_age: Duration,
 }
 
 impl Default for BusConfig {
@@ -46,6 +50,7 @@ impl Default for BusConfig {
             connection_name: "radfin".to_owned(),
             connect_attempts: 5,
             replicas: 1,
+            max_age: Duration::ZERO,
         }
     }
 }

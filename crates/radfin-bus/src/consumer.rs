@@ -55,6 +55,27 @@ impl Consumer {
         self.inner.cached_info().config.ack_wait
     }
 
+    /// Its backlog as the server counts it now: one request to the server (for metrics, not
+    /// for every message). [`BusError::ConsumerGone`] when the server no longer has it.
+    pub async fn backlog(&self) -> Result<Backlog, BusError> {
+        use async_nats::jetstream::context::ConsumerInfoErrorKind;
+        let info = self.inner.get_info().await.map_err(|source| match source.kind() {
+            ConsumerInfoErrorKind::NotFound | ConsumerInfoErrorKind::StreamNotFound => {
+                BusError::ConsumerGone { stream: self.stream.clone(), consumer: self.name.clone() }
+            }
+            _ => BusError::ConsumerInfo {
+                stream: self.stream.clone(),
+                consumer: self.name.clone(),
+                source: source.into(),
+            },
+        })?;
+        Ok(Backlog {
+            pending: info.num_pending,
+            ack_pending: info.num_ack_pending as u64,
+            redelivered: info.num_redelivered as u64,
+        })
+    }
+
     /// Pulls up to `max_messages` messages, waiting at most `expires` for the first one to be
     /// available; returns as soon as what is available has been delivered, so a batch may be
     /// shorter than asked, or empty when nothing came within `expires`.
@@ -93,6 +114,17 @@ impl Consumer {
         }
         Ok(deliveries)
     }
+}
+
+/// How far behind a consumer is, as the server counts it ([`Consumer::backlog`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Messages of its stream not yet delivered to it (`num_pending`): its lag.
+    pub pending: u64,
+    /// Messages delivered and not yet acknowledged (`num_ack_pending`).
+    pub ack_pending: u64,
+    /// Messages delivered more than once and not yet acknowledged (`num_redelivered`).
+    pub redelivered: u64,
 }
 
 /// One delivery of a stored message to a consumer.

@@ -77,6 +77,28 @@ pub enum BusError {
         source: async_nats::Error,
     },
 
+    /// A consumer's state could not be read from the server.
+    #[error("cannot read the state of consumer {consumer} on stream {stream}: {source}")]
+    ConsumerInfo {
+        /// The stream.
+        stream: String,
+        /// The consumer.
+        consumer: String,
+        /// The client's error.
+        #[source]
+        source: async_nats::Error,
+    },
+
+    /// The server no longer has the consumer (an operator deleted it, or its stream): pulling
+    /// from it cannot succeed again until it is created anew, as a service does when it starts.
+    #[error("consumer {consumer} on stream {stream} no longer exists on the server")]
+    ConsumerGone {
+        /// The stream.
+        stream: String,
+        /// The consumer.
+        consumer: String,
+    },
+
     /// An ack or nak was not confirmed; the message will be delivered again after `ack_wait`.
     #[error("{action} of message {sequence} of stream {stream} failed: {source}")]
     Ack {
@@ -131,9 +153,11 @@ impl BusError {
     /// is what a publish sees while the stream's leader is being elected.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::InvalidConfig(_) | Self::InvalidArgument { .. } | Self::NotJetStream { .. } | Self::Decode { .. } => {
-                false
-            }
+            Self::InvalidConfig(_)
+            | Self::InvalidArgument { .. }
+            | Self::NotJetStream { .. }
+            | Self::Decode { .. }
+            | Self::ConsumerGone { .. } => false,
             Self::Connect { source, .. } => matches!(
                 source.kind(),
                 ConnectErrorKind::TimedOut
@@ -165,7 +189,7 @@ impl BusError {
                     .is_some_and(server_unavailable),
                 _ => false,
             },
-            Self::Fetch { .. } | Self::Ack { .. } | Self::Replay { .. } => true,
+            Self::Fetch { .. } | Self::ConsumerInfo { .. } | Self::Ack { .. } | Self::Replay { .. } => true,
         }
     }
 }

@@ -30,10 +30,12 @@ mod consumer;
 mod error;
 pub mod headers;
 mod replay;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use async_nats::HeaderMap;
 pub use bus::{Bus, MAX_IN_FLIGHT, Outgoing, PublishAck};
 pub use config::{BusConfig, Names, PeriodStream, priced_msg_id, report_msg_id};
-pub use consumer::{Consumer, Delivery};
+pub use consumer::{Backlog, Consumer, Delivery};
 pub use error::BusError;
 pub use replay::{Replay, StoredMessage};

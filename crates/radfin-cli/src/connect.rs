@@ -1,5 +1,7 @@
 //! Connections to the services, authenticated: the bearer token of `RADFIN_TOKEN` (when set)
-//! goes with every call as `authorization: Bearer <token>`.
+//! goes with every call as `authorization: Bearer <token>`; `https://` URLs are TLS as
+//! `RADFIN_TLS_CA`, `RADFIN_TLS_CLIENT_CERT` and `RADFIN_TLS_CLIENT_KEY` say
+//! ([`radfin_service::tls::ClientTls`]).
 
 use anyhow::Context;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
@@ -14,11 +16,12 @@ pub const TOKEN_ENV: &str = "RADFIN_TOKEN";
 /// from (`PricingServiceClient::new(connect(url).await?)`).
 pub type AuthChannel = InterceptedService<Channel, Bearer>;
 
-/// Connects to the service at `url` with the token of `RADFIN_TOKEN`.
+/// Connects to the service at `url` with the token of `RADFIN_TOKEN`, over TLS as
+/// `RADFIN_TLS_*` say for an `https://` URL.
 pub async fn connect(url: &str) -> anyhow::Result<AuthChannel> {
     let bearer = Bearer::from_env()?;
-    let channel =
-        Channel::from_shared(url.to_owned())?.connect().await.with_context(|| format!("cannot reach {url}"))?;
+    let tls = radfin_service::tls::ClientTls::from_env()?;
+    let channel = tls.endpoint(url)?.connect().await.with_context(|| format!("cannot reach {url}"))?;
     Ok(authorized(channel, bearer))
 }
 
@@ -27,7 +30,8 @@ pub fn authorized(channel: Channel, bearer: Bearer) -> AuthChannel {
     InterceptedService::new(channel, bearer)
 }
 
-/// Adds `authorization: Bearer <token>` to every call; nothing without a token.
+/// Adds `authorization: Bearer <token>` to every call (nothing without a token), and the
+/// current span's W3C trace context ([`radfin_service::telemetry::TraceContext`]).
 #[derive(Clone, Debug, Default)]
 pub struct Bearer(Option<AsciiMetadataValue>);
 
@@ -54,7 +58,7 @@ impl Interceptor for Bearer {
         if let Some(value) = &self.0 {
             request.metadata_mut().insert("authorization", value.clone());
         }
-        Ok(request)
+        radfin_service::telemetry::TraceContext.call(request)
     }
 }
 

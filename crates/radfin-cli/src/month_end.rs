@@ -141,7 +141,9 @@ pub async fn run(c: &mut Clients, samples: &Samples, period: Period, out: &mut i
         .ledger
         .get_client_statement(ledger::GetClientStatementRequest { client_id: client_id.into() })
         .await?
-        .into_inner();
+        .into_inner()
+        .statement
+        .context("GetClientStatement returned no statement")?;
     writeln!(out, "Statement of {client_id}: Σ invoices − Σ credit notes = total due")?;
     let mut t = table::with_numeric(&["Document", "Kind", "Period", "Issued", "Amount", "Balance"], &[4, 5]);
     for e in &account.entries {

@@ -1,11 +1,16 @@
 //! The audit log (`audit_log`, append-only): every privileged action, allowed or denied.
+//!
+//! The log is hash-chained by the database as rows are inserted (see
+//! `radfin_domain::audit_chain`); [`verify_chain`] reads the chain back and checks it.
 
 use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel::sql_types::{BigInt, Bytea, Nullable, Text, Timestamptz};
+use diesel_async::{AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, TransactionManager};
+use radfin_domain::audit_chain::{ChainPoint, ChainRow, Verification, Verifier};
 
 use crate::StorageError;
 use crate::convert::decode;
@@ -124,4 +129,118 @@ pub async fn recent(conn: &mut AsyncPgConnection, limit: i64) -> Result<Vec<Audi
             })
         })
         .collect()
+}
+
+/// Rows read per query when verifying the chain.
+pub const CHAIN_PAGE: i64 = 1000;
+
+#[derive(QueryableByName)]
+struct ChainRowSql {
+    #[diesel(sql_type = BigInt)]
+    seq: i64,
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Timestamptz)]
+    at: DateTime<Utc>,
+    #[diesel(sql_type = Text)]
+    actor: String,
+    #[diesel(sql_type = Text)]
+    role: String,
+    #[diesel(sql_type = Text)]
+    action: String,
+    #[diesel(sql_type = Text)]
+    target: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    reason: Option<String>,
+    #[diesel(sql_type = Text)]
+    outcome: String,
+    #[diesel(sql_type = Text)]
+    details: String,
+    #[diesel(sql_type = Bytea)]
+    prev_hash: Vec<u8>,
+    #[diesel(sql_type = Bytea)]
+    hash: Vec<u8>,
+}
+
+/// Up to `limit` rows in chain order (`seq`, then `id`) after position `after` (`(seq, id)`;
+/// `None`: from the start), with `details` as PostgreSQL prints it, which is what the hash covers.
+pub async fn chain_page(
+    conn: &mut AsyncPgConnection,
+    after: Option<(i64, i64)>,
+    limit: i64,
+) -> Result<Vec<ChainRow>, StorageError> {
+    let (seq, id) = after.unwrap_or((i64::MIN, i64::MIN));
+    let rows: Vec<ChainRowSql> = diesel::sql_query(
+        "SELECT seq, id, at, actor, role, action, target, reason, outcome, details::text AS details, prev_hash, hash
+         FROM audit_log WHERE (seq, id) > ($1, $2) ORDER BY seq, id LIMIT $3",
+    )
+    .bind::<BigInt, _>(seq)
+    .bind::<BigInt, _>(id)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ChainRow {
+            seq: r.seq,
+            id: r.id,
+            at: r.at,
+            actor: r.actor,
+            role: r.role,
+            action: r.action,
+            target: r.target,
+            reason: r.reason,
+            outcome: r.outcome,
+            details: r.details,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        })
+        .collect())
+}
+
+/// The chain's head (last position and hash) as the database keeps it; `None` unless there is
+/// exactly one.
+pub async fn chain_head(conn: &mut AsyncPgConnection) -> Result<Option<ChainPoint>, StorageError> {
+    use crate::schema::audit_chain_head::dsl as head;
+    let rows: Vec<(i64, Vec<u8>)> = head::audit_chain_head.select((head::seq, head::hash)).limit(2).load(conn).await?;
+    Ok(match <[_; 1]>::try_from(rows) {
+        Ok([(seq, hash)]) => Some(ChainPoint { seq, hash }),
+        Err(_) => None,
+    })
+}
+
+/// Verifies the whole chain, reading `page` rows at a time in one REPEATABLE READ, read-only
+/// transaction (so the head and every page are of one snapshot, whatever is appended meanwhile).
+/// `anchor`: a position and hash recorded earlier, checked to be still in the chain.
+pub async fn verify_chain(
+    conn: &mut AsyncPgConnection,
+    anchor: Option<ChainPoint>,
+    page: i64,
+) -> Result<Verification, StorageError> {
+    AnsiTransactionManager::begin_transaction_sql(conn, "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await?;
+    let result = async {
+        let mut verifier = Verifier::new(chain_head(conn).await?, anchor);
+        loop {
+            let rows = chain_page(conn, verifier.position(), page.max(1)).await?;
+            for row in &rows {
+                verifier.check(row);
+            }
+            if rows.len() < usize::try_from(page.max(1)).unwrap_or(usize::MAX) {
+                return Ok(verifier.finish());
+            }
+        }
+    }
+    .await;
+    // Nothing was written: ending the transaction either way is the same.
+    match result {
+        Ok(verification) => {
+            <AnsiTransactionManager as TransactionManager<AsyncPgConnection>>::commit_transaction(conn).await?;
+            Ok(verification)
+        }
+        Err(e) => {
+            let _ = <AnsiTransactionManager as TransactionManager<AsyncPgConnection>>::rollback_transaction(conn).await;
+            Err(e)
+        }
+    }
 }

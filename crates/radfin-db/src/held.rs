@@ -214,6 +214,30 @@ pub async fn release(conn: &mut AsyncPgConnection, reports: &[(ReportId, u32)]) 
     Ok(released)
 }
 
+/// How many report revisions are currently held, per status (statuses with none are absent).
+pub async fn current_counts(conn: &mut AsyncPgConnection) -> Result<Vec<(HeldStatus, i64)>, StorageError> {
+    #[derive(QueryableByName)]
+    struct CountRow {
+        #[diesel(sql_type = Text)]
+        status: String,
+        #[diesel(sql_type = BigInt)]
+        held: i64,
+    }
+    let rows: Vec<CountRow> = diesel::sql_query(
+        "SELECT l.status, count(*) AS held
+         FROM (
+             SELECT DISTINCT ON (h.report_id, h.revision) h.status, h.event
+             FROM held_reports h
+             ORDER BY h.report_id, h.revision, h.id DESC
+         ) l
+         WHERE l.event = 'HELD'
+         GROUP BY l.status",
+    )
+    .load(conn)
+    .await?;
+    rows.into_iter().map(|r| Ok((decode("held_reports.status", &r.status, str::parse)?, r.held))).collect()
+}
+
 /// The currently held report revisions matching `filter`, by period, report and revision.
 pub async fn current(conn: &mut AsyncPgConnection, filter: &HeldFilter) -> Result<Vec<HeldRow>, StorageError> {
     let rows: Vec<HeldEventRow> = diesel::sql_query(

@@ -138,20 +138,71 @@ pub async fn transaction_with_retry<T, F>(pool: &Pool, max_attempts: u32, f: F) 
 where
     F: for<'c> TransactionAttempt<'c, T, Fut: Send> + Clone,
 {
-    let max_attempts = max_attempts.max(1);
-    let mut conn = pool.get().await?;
-    let mut attempt = 1;
-    loop {
-        match serializable(&mut conn, f.clone()).await {
-            Err(StorageError::Retryable { message }) if attempt < max_attempts => {
-                let wait = backoff(attempt);
-                tracing::debug!(attempt, max_attempts, wait_ms = wait.as_millis(), %message, "retrying transaction");
-                tokio::time::sleep(wait).await;
-                attempt += 1;
+    named_transaction_with_retry(pool, "transaction", max_attempts, f).await
+}
+
+/// [`transaction_with_retry`] recorded under `operation` ([`timed`]): its duration, connection
+/// wait and retries included, and each retry (`radfin_db_transaction_retries_total`).
+pub async fn named_transaction_with_retry<T, F>(
+    pool: &Pool,
+    operation: &'static str,
+    max_attempts: u32,
+    f: F,
+) -> Result<T, StorageError>
+where
+    F: for<'c> TransactionAttempt<'c, T, Fut: Send> + Clone,
+{
+    timed(operation, async {
+        let max_attempts = max_attempts.max(1);
+        let mut conn = pool.get().await?;
+        let mut attempt = 1;
+        loop {
+            match serializable(&mut conn, f.clone()).await {
+                Err(StorageError::Retryable { message }) if attempt < max_attempts => {
+                    let wait = backoff(attempt);
+                    tracing::debug!(attempt, max_attempts, wait_ms = wait.as_millis(), %message, "retrying transaction");
+                    metrics::counter!("radfin_db_transaction_retries_total", "operation" => operation).increment(1);
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                result => return result,
             }
-            result => return result,
         }
+    })
+    .await
+}
+
+/// Runs `work`, a database operation, recording how long it took in the histogram
+/// `radfin_db_operation_duration_seconds{operation, outcome}` (`outcome` `ok` or `error`).
+/// Recorded through the `metrics` facade: nothing when no recorder is installed.
+///
+/// Within a span (a gRPC call's, a consumed batch's), `work` runs in a child span named
+/// `operation` (OpenTelemetry: a client span with `db.system.name` and `db.operation.name`, an
+/// error status when it fails), part of the caller's trace. Outside any span (pollers,
+/// samplers) it makes none, rather than a trace of one span per poll.
+pub async fn timed<T, E>(operation: &'static str, work: impl Future<Output = Result<T, E>>) -> Result<T, E> {
+    use tracing::Instrument as _;
+    let span = if tracing::Span::current().is_none() {
+        tracing::Span::none()
+    } else {
+        tracing::info_span!(
+            "db",
+            otel.name = operation,
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            db.system.name = "postgresql",
+            db.operation.name = operation,
+        )
+    };
+    let started = std::time::Instant::now();
+    let result = work.instrument(span.clone()).await;
+    let outcome = if result.is_ok() { "ok" } else { "error" };
+    if result.is_err() {
+        span.record("otel.status_code", "error");
     }
+    metrics::histogram!("radfin_db_operation_duration_seconds", "operation" => operation, "outcome" => outcome)
+        .record(started.elapsed().as_secs_f64());
+    result
 }
 
 /// What [`transaction_with_retry`] runs: an async closure taking the connection,

@@ -336,6 +336,16 @@ pub async fn pending_outbox(
     rows.into_iter().map(|row| StoredReport::try_from(row).map(|s| (s.seq, s.event, s.period))).collect()
 }
 
+/// How many entries the outbox holds and when the oldest was queued (`None` when it is empty):
+/// what the relay has still to publish.
+pub async fn outbox_depth(conn: &mut AsyncPgConnection) -> Result<(i64, Option<DateTime<Utc>>), StorageError> {
+    let depth = report_outbox::table
+        .select((diesel::dsl::count_star(), diesel::dsl::min(report_outbox::created_at)))
+        .first(conn)
+        .await?;
+    Ok(depth)
+}
+
 /// Removes published entries from the outbox; returns how many there were.
 pub async fn mark_published(conn: &mut AsyncPgConnection, seqs: &[i64]) -> Result<usize, StorageError> {
     if seqs.is_empty() {

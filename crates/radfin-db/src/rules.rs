@@ -230,22 +230,11 @@ pub async fn load_into(conn: &mut AsyncPgConnection, catalog: &mut Catalog) -> R
     Ok(())
 }
 
-/// The version of the reference data pricing reads: when the newest party, rule version or FX
-/// rate was recorded (the epoch when there is none).
+/// The version of the reference data pricing reads: the reference clock, which stamps every
+/// party, rule version and FX rate as it is inserted, one transaction at a time in commit order
+/// (migration `000013_reference_clock`); read before the data, it covers every change the data
+/// read after it holds, and no change it does not.
 pub async fn reference_version(conn: &mut AsyncPgConnection) -> Result<chrono::DateTime<chrono::Utc>, StorageError> {
-    #[derive(diesel::QueryableByName)]
-    struct Version {
-        #[diesel(sql_type = diesel::sql_types::Timestamptz)]
-        at: chrono::DateTime<chrono::Utc>,
-    }
-    let v: Version = diesel::sql_query(
-        "SELECT greatest(\
-             (SELECT max(recorded_at) FROM providers), (SELECT max(recorded_at) FROM clients), \
-             (SELECT max(recorded_at) FROM provider_pricing_rules), \
-             (SELECT max(recorded_at) FROM client_pricing_rules), (SELECT max(fetched_at) FROM fx_rates), \
-             'epoch'::timestamptz) AS at",
-    )
-    .get_result(conn)
-    .await?;
-    Ok(v.at)
+    use crate::schema::reference_clock::dsl as clock;
+    Ok(clock::reference_clock.select(clock::at).first(conn).await?)
 }

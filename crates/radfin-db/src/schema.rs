@@ -13,6 +13,24 @@ diesel::table! {
         reason -> Nullable<Text>,
         outcome -> Text,
         details -> Jsonb,
+        seq -> Int8,
+        prev_hash -> Bytea,
+        hash -> Bytea,
+    }
+}
+
+diesel::table! {
+    reference_clock (singleton) {
+        singleton -> Bool,
+        at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    audit_chain_head (singleton) {
+        singleton -> Bool,
+        seq -> Int8,
+        hash -> Bytea,
     }
 }
 
@@ -369,6 +387,8 @@ diesel::joinable!(period_states -> pricing_runs (run_id));
 diesel::joinable!(report_outbox -> reports (seq));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    audit_chain_head,
+    reference_clock,
     audit_log,
     client_pricing_rules,
     clients,

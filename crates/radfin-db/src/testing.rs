@@ -1,6 +1,7 @@
 //! Throw-away databases for tests (feature `testing`): each [`TestDb`] is a freshly created and
 //! migrated database of its own, so tests run in parallel and leave nothing behind.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -32,7 +33,7 @@ pub struct TestDb {
 impl TestDb {
     /// Creates and migrates `radfin_t_<pid>_<counter>_<nanos>` on the server of the admin URL.
     pub async fn create() -> Result<TestDb, StorageError> {
-        let admin_url = std::env::var(ADMIN_URL_ENV).unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned());
+        let admin_url = admin_url();
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         let name = format!("radfin_t_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
         let mut admin = AsyncPgConnection::establish(&admin_url).await?;
@@ -71,6 +72,13 @@ impl TestDb {
         &self.pool
     }
 
+    /// Runs one SQL statement as the admin user, the tables' owner (e.g. to tamper with an
+    /// append-only table in a test of what notices it).
+    pub async fn execute(&self, sql: &str) -> Result<usize, StorageError> {
+        let mut conn = self.pool.get().await?;
+        Ok(diesel::sql_query(sql).execute(&mut conn).await?)
+    }
+
     /// A new connection to the database as `role`.
     pub async fn connect_as(&self, role: &str) -> Result<AsyncPgConnection, StorageError> {
         Ok(AsyncPgConnection::establish(&self.url_as(role)).await?)
@@ -101,6 +109,59 @@ impl Drop for TestDb {
         self.pool.close();
         drop_database(&self.admin_url, &self.name);
     }
+}
+
+/// The admin URL: [`ADMIN_URL_ENV`], else [`DEFAULT_ADMIN_URL`]. The first call of a process
+/// checks that something accepts connections there; when nothing does, the process ends at once
+/// with one line saying what to run instead, rather than every test failing on its own.
+pub fn admin_url() -> String {
+    static CHECKED: OnceLock<()> = OnceLock::new();
+    let url = std::env::var(ADMIN_URL_ENV).ok().filter(|v| !v.trim().is_empty());
+    let url = url.unwrap_or_else(|| DEFAULT_ADMIN_URL.to_owned());
+    CHECKED.get_or_init(|| require_server("PostgreSQL", ADMIN_URL_ENV, &url, 5432));
+    url
+}
+
+/// Ends the test process with one line on standard error when nothing accepts TCP connections
+/// at the host and port of `url` (`default_port` when it names none). (radfin-bus's `testing`
+/// does the same for NATS.)
+fn require_server(what: &str, env: &str, url: &str, default_port: u16) {
+    use std::net::{TcpStream, ToSocketAddrs};
+    use std::time::Duration;
+
+    let Some(authority) = authority(url, default_port) else { return };
+    let reachable = authority
+        .to_socket_addrs()
+        .map(|mut addrs| addrs.any(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(3)).is_ok()));
+    if let Ok(true) = reachable {
+        return;
+    }
+    let why = match reachable {
+        Err(e) => e.to_string(),
+        Ok(_) => "nothing accepts connections".to_owned(),
+    };
+    let line = format!(
+        "error: the tests need {what} at {authority} ({why}): run `cargo xtask test`, which starts PostgreSQL and \
+         NATS and runs them, or set {env} to a running server\n"
+    );
+    // Past the test harness's capture of `eprintln!`, which would swallow it on exit.
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+    std::process::exit(2);
+}
+
+/// `host:port` of a URL (no user, no password).
+fn authority(url: &str, default_port: u16) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let host_port = rest[..end].rsplit_once('@').map_or(&rest[..end], |(_, h)| h);
+    if host_port.is_empty() {
+        return None;
+    }
+    let has_port = match host_port.rfind(']') {
+        Some(bracket) => host_port[bracket..].contains(':'),
+        None => host_port.contains(':'),
+    };
+    Some(if has_port { host_port.to_owned() } else { format!("{host_port}:{default_port}") })
 }
 
 /// `DROP DATABASE … WITH (FORCE)` on a thread of its own (with its own runtime, as this may run
@@ -168,5 +229,8 @@ mod tests {
         );
         assert_eq!(with_user("postgres://u:p@h/db?a=b", "r"), "postgres://r@h/db?a=b");
         assert_eq!(with_user("postgres://h:5432/db", "r"), "postgres://r@h:5432/db");
+        assert_eq!(authority("postgres://u:p@127.0.0.1:5433/db", 5432).as_deref(), Some("127.0.0.1:5433"));
+        assert_eq!(authority("postgres://u@db.local/db?a=b", 5432).as_deref(), Some("db.local:5432"));
+        assert_eq!(authority("postgres://[::1]/db", 5432).as_deref(), Some("[::1]:5432"));
     }
 }

@@ -4,6 +4,7 @@
 //! Every amount is a `rust_decimal::Decimal` with a [`Currency`]; nothing here touches a float.
 
 pub mod allocation;
+pub mod audit_chain;
 pub mod catalog;
 pub mod close;
 pub mod fx;

@@ -23,9 +23,10 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-/// NATS for tests: `RADFIN_TEST_NATS_URL`, default the local server.
+/// NATS for tests: `RADFIN_TEST_NATS_URL`, else `RADFIN_NATS_URL`, else the local server; checked
+/// once ([`radfin_bus::testing::nats_url`]).
 pub fn nats_url() -> String {
-    std::env::var("RADFIN_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+    radfin_bus::testing::nats_url()
 }
 
 /// A bus prefix no other test (or run) uses.
@@ -46,8 +47,27 @@ pub struct Stack {
     pub reporting: SocketAddr,
     /// The reporting service's dashboard (HTTP): `http://{reporting_http}/`.
     pub reporting_http: SocketAddr,
+    /// Each service's Prometheus endpoint: `http://{addr}/metrics`. The services share the
+    /// process's one registry, so each renders the same series.
+    pub metrics: MetricsAddrs,
     stop: Trigger,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Where each service of a [`Stack`] serves `/metrics`.
+#[derive(Clone, Copy, Debug)]
+pub struct MetricsAddrs {
+    pub ingest: SocketAddr,
+    pub pricing: SocketAddr,
+    pub ledger: SocketAddr,
+    pub reporting: SocketAddr,
+}
+
+/// A metrics listener on an ephemeral port, and its address.
+fn metrics_listener() -> anyhow::Result<(radfin_service::metrics::Listen, SocketAddr)> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = l.local_addr()?;
+    Ok((radfin_service::metrics::Listen::bound(l), addr))
 }
 
 async fn listener() -> anyhow::Result<(TcpListener, SocketAddr)> {
@@ -106,11 +126,11 @@ impl Stack {
         };
         let common = |role: &str| Common {
             database_url: database_url(role),
-            nats_url: nats_url(),
-            bus_prefix: prefix.clone(),
+            bus: radfin_bus::BusConfig { url: nats_url(), prefix: prefix.clone(), ..Default::default() },
             business_tz: "Asia/Kolkata".to_owned(),
             // None: authentication disabled, every caller is admin `anonymous`.
             auth_tokens_file: auth_tokens_file.clone(),
+            tls: Default::default(),
         };
         let (stop, stopped) = radfin_service::shutdown::channel();
         let (ingest_l, ingest) = listener().await?;
@@ -119,16 +139,31 @@ impl Stack {
         let (reporting_l, reporting) = listener().await?;
         let (reporting_http_l, reporting_http) = listener().await?;
 
+        let (ingest_m, ingest_ma) = metrics_listener()?;
+        let (pricing_m, pricing_ma) = metrics_listener()?;
+        let (ledger_m, ledger_ma) = metrics_listener()?;
+        let (reporting_m, reporting_ma) = metrics_listener()?;
+        let metrics =
+            MetricsAddrs { ingest: ingest_ma, pricing: pricing_ma, ledger: ledger_ma, reporting: reporting_ma };
+
         let mut pricing_config = radfin_pricing::Config::with_common(common("radfin_pricing"));
         pricing_config.reference_ttl = Duration::ZERO;
+        pricing_config.metrics = pricing_m;
         adjust_pricing(&mut pricing_config);
-        let ingest_common = common("radfin_ingest");
-        let ledger_common = common("radfin_ledger");
-        let reporting_config = radfin_reporting::Config::with_common(common("radfin_reporting"));
+        let mut ingest_config = radfin_ingest::Config::with_common(common("radfin_ingest"));
+        ingest_config.metrics = ingest_m;
+        let mut ledger_config = radfin_ledger::Config::with_common(common("radfin_ledger"));
+        ledger_config.metrics = ledger_m;
+        let mut reporting_config = radfin_reporting::Config::with_common(
+            common("radfin_reporting"),
+            format!("http://{ledger}"),
+            format!("http://{pricing}"),
+        );
+        reporting_config.metrics = reporting_m;
         let tasks = vec![
             tokio::spawn({
                 let s = stopped.clone();
-                async move { radfin_ingest::serve(&ingest_common, ingest_l, until(s)).await }
+                async move { radfin_ingest::serve_with(&ingest_config, ingest_l, until(s)).await }
             }),
             tokio::spawn({
                 let s = stopped.clone();
@@ -136,16 +171,14 @@ impl Stack {
             }),
             tokio::spawn({
                 let s = stopped.clone();
-                async move {
-                    radfin_ledger::serve(&radfin_ledger::Config::with_common(ledger_common), ledger_l, until(s)).await
-                }
+                async move { radfin_ledger::serve(&ledger_config, ledger_l, until(s)).await }
             }),
             tokio::spawn({
                 let s = stopped.clone();
                 async move { radfin_reporting::serve(&reporting_config, reporting_l, reporting_http_l, until(s)).await }
             }),
         ];
-        let stack = Self { db, prefix, ingest, pricing, ledger, reporting, reporting_http, stop, tasks };
+        let stack = Self { db, prefix, ingest, pricing, ledger, reporting, reporting_http, metrics, stop, tasks };
         for addr in [ingest, pricing, ledger, reporting] {
             if let Err(waiting) = stack.wait_serving(addr).await {
                 // Report why a service stopped, not just that it did.

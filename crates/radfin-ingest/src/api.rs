@@ -10,17 +10,19 @@ use radfin_domain::BusinessCalendar;
 use radfin_proto::ingest::v1 as proto;
 use radfin_proto::ingest::v1::ingest_service_server::IngestService;
 use radfin_proto::ingest::v1::{
-    GetReconcilerStatusRequest, ListSyncRunsRequest, ListSyncRunsResponse, ReconcilerStatus, ReportEvent,
-    SubmitBatchRequest, SubmitBatchResponse, SubmitOutcome, SubmitReportRequest, SubmitReportResponse, SyncNowRequest,
+    GetReconcilerStatusRequest, GetReconcilerStatusResponse, ListSyncRunsRequest, ListSyncRunsResponse,
+    ReconcilerStatus, ReportEvent, SubmitBatchRequest, SubmitBatchResponse, SubmitOutcome, SubmitReportRequest,
+    SubmitReportResponse, SubmitStreamRequest, SubmitStreamResponse, SyncNowRequest, SyncNowResponse,
 };
 use radfin_proto::report_from_proto;
-use radfin_service::grpc::storage_status;
+use radfin_service::error::to_status;
 use tokio::sync::Notify;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::MAX_BATCH;
 use crate::reconcile::Reconciler;
+use crate::relay::Traces;
 use crate::sync::{SyncWindow, Syncer};
 
 /// Attempts of a submission's transaction when PostgreSQL reports a serialization failure.
@@ -37,16 +39,24 @@ pub struct IngestApi {
     /// The rolling-window sync, when a source is configured.
     syncer: Option<Arc<Syncer>>,
     reconciler: Option<Arc<Reconciler>>,
+    /// The trace of each submission, for the relay to publish its reports in.
+    traces: Traces,
 }
 
 impl IngestApi {
     pub fn new(pool: Pool, calendar: BusinessCalendar, committed: Arc<Notify>) -> Self {
-        Self { pool, calendar, committed, syncer: None, reconciler: None }
+        Self { pool, calendar, committed, syncer: None, reconciler: None, traces: Traces::default() }
     }
 
     /// Serves `SyncNow` with `syncer` (without one, it fails with FAILED_PRECONDITION).
     pub fn with_sync(mut self, syncer: Option<Arc<Syncer>>) -> Self {
         self.syncer = syncer;
+        self
+    }
+
+    /// Hands the trace of each submission to the relay that publishes its reports.
+    pub fn with_traces(mut self, traces: Traces) -> Self {
+        self.traces = traces;
         self
     }
 
@@ -92,10 +102,15 @@ impl IngestApi {
             return Err(Status::invalid_argument(problems.join("; ")));
         }
 
-        let stored = radfin_db::transaction_with_retry(&self.pool, TRANSACTION_ATTEMPTS, async |conn| {
-            radfin_db::reports::insert_batch(conn, &valid).await
-        })
-        .await;
+        let trace = Traces::current();
+        let stored =
+            radfin_db::named_transaction_with_retry(&self.pool, "store_reports", TRANSACTION_ATTEMPTS, async |conn| {
+                let outcomes = radfin_db::reports::insert_batch(conn, &valid).await?;
+                // Before the commit, so that the relay never publishes one without its trace.
+                self.traces.record(trace.as_ref(), &outcomes);
+                Ok(outcomes)
+            })
+            .await;
         let outcomes = match stored {
             Ok(o) => o,
             Err(StorageError::ConflictingRevisions { conflicts }) => {
@@ -114,7 +129,7 @@ impl IngestApi {
                     .collect();
                 return Err(Status::already_exists(named.join("; ")));
             }
-            Err(e) => return Err(storage_status(&e)),
+            Err(e) => return Err(to_status(&e)),
         };
         self.committed.notify_one();
 
@@ -160,8 +175,8 @@ impl IngestService for IngestApi {
 
     async fn submit_stream(
         &self,
-        request: Request<Streaming<SubmitReportRequest>>,
-    ) -> Result<Response<SubmitBatchResponse>, Status> {
+        request: Request<Streaming<SubmitStreamRequest>>,
+    ) -> Result<Response<SubmitStreamResponse>, Status> {
         let mut stream = request.into_inner();
         let mut reports = Vec::new();
         while let Some(item) = stream.next().await {
@@ -172,10 +187,11 @@ impl IngestService for IngestApi {
             }
             reports.push(report);
         }
-        self.submit(&reports, "reports", true).await.map(Response::new)
+        let SubmitBatchResponse { results, accepted, duplicates } = self.submit(&reports, "reports", true).await?;
+        Ok(Response::new(SubmitStreamResponse { results, accepted, duplicates }))
     }
 
-    async fn sync_now(&self, request: Request<SyncNowRequest>) -> Result<Response<proto::SyncRun>, Status> {
+    async fn sync_now(&self, request: Request<SyncNowRequest>) -> Result<Response<SyncNowResponse>, Status> {
         let request = request.into_inner();
         let syncer = self.syncer.as_ref().ok_or_else(|| {
             Status::failed_precondition(
@@ -192,8 +208,8 @@ impl IngestService for IngestApi {
                     .map_err(|e| Status::invalid_argument(format!("window_end: {e}")))?,
             ),
         };
-        let run = syncer.run(SyncTrigger::OnDemand, window).await.map_err(|e| storage_status(&e))?;
-        Ok(Response::new(sync_run_to_proto(&run, true)))
+        let run = syncer.run(SyncTrigger::OnDemand, window).await.map_err(|e| to_status(&e))?;
+        Ok(Response::new(SyncNowResponse { run: Some(sync_run_to_proto(&run, true)) }))
     }
 
     async fn list_sync_runs(
@@ -205,8 +221,8 @@ impl IngestService for IngestApi {
             0 => DEFAULT_SYNC_RUNS,
             n => n.min(MAX_SYNC_RUNS),
         };
-        let mut conn = self.pool.get().await.map_err(|e| storage_status(&e.into()))?;
-        let runs = radfin_db::sync_runs::list(&mut conn, i64::from(limit)).await.map_err(|e| storage_status(&e))?;
+        let mut conn = self.pool.get().await.map_err(|e| to_status(&radfin_db::StorageError::from(e)))?;
+        let runs = radfin_db::sync_runs::list(&mut conn, i64::from(limit)).await.map_err(|e| to_status(&e))?;
         let runs = runs.iter().map(|r| sync_run_to_proto(r, request.with_rejected_rows)).collect();
         Ok(Response::new(ListSyncRunsResponse { runs }))
     }
@@ -214,11 +230,11 @@ impl IngestService for IngestApi {
     async fn get_reconciler_status(
         &self,
         _request: Request<GetReconcilerStatusRequest>,
-    ) -> Result<Response<ReconcilerStatus>, Status> {
+    ) -> Result<Response<GetReconcilerStatusResponse>, Status> {
         let reconciler =
             self.reconciler.as_ref().ok_or_else(|| Status::failed_precondition("the reconciler is not running"))?;
         let s = reconciler.status();
-        Ok(Response::new(ReconcilerStatus {
+        let status = ReconcilerStatus {
             passes: s.passes,
             deferred_passes: s.deferred_passes,
             found_total: s.found_total,
@@ -232,7 +248,8 @@ impl IngestService for IngestApi {
             last_full_pass_at: s.last_full_pass_at.map(rfc3339).unwrap_or_default(),
             interval_secs: reconciler.interval().as_secs(),
             grace_secs: reconciler.grace().as_secs(),
-        }))
+        };
+        Ok(Response::new(GetReconcilerStatusResponse { status: Some(status) }))
     }
 }
 

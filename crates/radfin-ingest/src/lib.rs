@@ -54,6 +54,8 @@ pub struct Config {
     /// `RADFIN_RECONCILE_GRACE_SECS`, default 120: how long after it was received a report
     /// may take to reach the ledger before it counts as missing.
     pub reconcile_grace: Duration,
+    /// `RADFIN_METRICS_LISTEN`, default 127.0.0.1:9101: Prometheus `/metrics`.
+    pub metrics: radfin_service::metrics::Listen,
 }
 
 impl Config {
@@ -77,6 +79,7 @@ impl Config {
             sync_interval: Duration::from_secs(parse_or("RADFIN_SYNC_INTERVAL_SECS", 3600)?),
             reconcile_interval: Duration::from_secs(parse_or("RADFIN_RECONCILE_INTERVAL_SECS", 60)?),
             reconcile_grace: Duration::from_secs(parse_or("RADFIN_RECONCILE_GRACE_SECS", 120)?),
+            metrics: radfin_service::metrics::Listen::from_env(9101)?,
         };
         config.validate()?;
         Ok(config)
@@ -91,6 +94,7 @@ impl Config {
             sync_interval: Duration::from_secs(3600),
             reconcile_interval: Duration::from_secs(60),
             reconcile_grace: Duration::from_secs(120),
+            metrics: radfin_service::metrics::Listen::ephemeral(),
         }
     }
 
@@ -137,9 +141,11 @@ pub async fn serve_with(
     // Draining begins when `shutdown` resolves or a background task fails: syncs stop at their
     // next page, the schedule and the reconciler stop. The relay stops only after the gRPC
     // server has drained, so that it publishes what the last submissions committed.
-    let mut supervisor = Supervisor::new();
+    let mut supervisor = Supervisor::new().with_tls(config.common.tls.server.clone());
     let draining = supervisor.draining();
     let relay_shutdown = supervisor.shutdown();
+    radfin_service::metrics::spawn(&mut supervisor, "ingest", &config.metrics, &pool).await?;
+    supervisor.spawn("outbox metrics", relay::sample_outbox(pool.clone(), supervisor.shutdown()));
 
     let syncer = config.sync_source.as_ref().map(|source| {
         Arc::new(Syncer::new(
@@ -155,13 +161,15 @@ pub async fn serve_with(
         Arc::new(Reconciler::new(pool.clone(), bus.clone(), config.reconcile_interval, config.reconcile_grace));
 
     // Every background task of the service, supervised: one that fails stops the service.
-    supervisor.spawn("relay", relay::run(pool.clone(), bus, committed.clone(), relay_shutdown));
+    let traces = relay::Traces::default();
+    supervisor.spawn("relay", relay::run(pool.clone(), bus, committed.clone(), traces.clone(), relay_shutdown));
     supervisor.spawn("reconciler", reconciler.clone().run(draining.clone()));
     if let Some(syncer) = &syncer {
         supervisor.spawn("sync schedule", syncer.clone().run_schedule(draining.clone()));
     }
 
-    let api = IngestApi::new(pool, calendar, committed).with_sync(syncer).with_reconciler(reconciler);
+    let api =
+        IngestApi::new(pool, calendar, committed).with_sync(syncer).with_reconciler(reconciler).with_traces(traces);
     let routes = tonic::service::Routes::new(IngestServiceServer::new(api).max_decoding_message_size(64 << 20));
     // Once submissions are over, the relay publishes what they committed, then everything stops.
     supervisor.serve(listener, routes, &[SERVICE_NAME], auth, shutdown).await

@@ -140,6 +140,7 @@ impl Reconciler {
             Ok(Some(reason)) => {
                 tracing::debug!(%reason, "reconciliation put off");
                 self.update(|s| s.deferred_passes += 1);
+                metrics::counter!("radfin_reconciler_passes_total", "outcome" => "deferred").increment(1);
                 return Ok(Pass::Deferred { reason });
             }
             Err(e) => {
@@ -180,6 +181,10 @@ impl Reconciler {
     }
 
     fn finish(&self, found: u64, republished: u64, started: Instant, error: Option<&ReconcileError>) {
+        let outcome = if error.is_some() { "failed" } else { "ok" };
+        metrics::counter!("radfin_reconciler_passes_total", "outcome" => outcome).increment(1);
+        metrics::counter!("radfin_reconciler_findings_total").increment(found);
+        metrics::counter!("radfin_reconciler_republished_total").increment(republished);
         match error {
             Some(e) => tracing::warn!(error = %e, found, republished, "reconciliation pass failed"),
             None if found > 0 => tracing::warn!(

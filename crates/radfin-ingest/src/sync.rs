@@ -515,9 +515,12 @@ impl Syncer {
                 break Vec::new();
             }
             let reports: Vec<NewReport> = batch.iter().map(|(_, r)| r.clone()).collect();
-            let stored = radfin_db::transaction_with_retry(&self.pool, TRANSACTION_ATTEMPTS, async |conn| {
-                radfin_db::reports::insert_batch(conn, &reports).await
-            })
+            let stored = radfin_db::named_transaction_with_retry(
+                &self.pool,
+                "sync_store_reports",
+                TRANSACTION_ATTEMPTS,
+                async |conn| radfin_db::reports::insert_batch(conn, &reports).await,
+            )
             .await;
             match stored {
                 Ok(outcomes) => break outcomes,

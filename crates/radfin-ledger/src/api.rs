@@ -3,11 +3,12 @@
 use chrono::SecondsFormat;
 use radfin_db::ledger::{ClientTotalsRow, LedgerEntryRow, LedgerSide};
 use radfin_db::{Pool, StorageError};
+use radfin_domain::audit_chain::ChainPoint;
 use radfin_domain::{Period, ReportId};
 use radfin_proto::common::v1 as common;
 use radfin_proto::ledger::v1 as pb;
 use radfin_proto::ledger::v1::ledger_service_server::LedgerService;
-use radfin_service::grpc::storage_status;
+use radfin_service::error::to_status;
 use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
@@ -35,7 +36,7 @@ impl LedgerApi {
     }
 
     async fn conn(&self) -> Result<radfin_db::PooledConnection, Status> {
-        self.pool.get().await.map_err(|e| storage_status(&StorageError::from(e)))
+        self.pool.get().await.map_err(|e| to_status(&StorageError::from(e)))
     }
 }
 
@@ -107,22 +108,19 @@ impl LedgerService for LedgerApi {
     async fn list_report_entries(
         &self,
         request: Request<pb::ListReportEntriesRequest>,
-    ) -> Result<Response<pb::ListEntriesResponse>, Status> {
+    ) -> Result<Response<pb::ListReportEntriesResponse>, Status> {
         let msg = request.into_inner();
         let report_id =
             ReportId::parse(&msg.report_id).map_err(|e| Status::invalid_argument(format!("report_id: {e}")))?;
         let mut conn = self.conn().await?;
-        let rows = radfin_db::ledger::of_report(&mut conn, report_id.as_str()).await.map_err(|e| storage_status(&e))?;
-        Ok(Response::new(pb::ListEntriesResponse {
-            entries: rows.into_iter().map(entry).collect(),
-            next_page_token: String::new(),
-        }))
+        let rows = radfin_db::ledger::of_report(&mut conn, report_id.as_str()).await.map_err(|e| to_status(&e))?;
+        Ok(Response::new(pb::ListReportEntriesResponse { entries: rows.into_iter().map(entry).collect() }))
     }
 
     async fn list_period_entries(
         &self,
         request: Request<pb::ListPeriodEntriesRequest>,
-    ) -> Result<Response<pb::ListEntriesResponse>, Status> {
+    ) -> Result<Response<pb::ListPeriodEntriesResponse>, Status> {
         let msg = request.into_inner();
         let period = period("period", &msg.period)?;
         let size = match msg.page_size {
@@ -139,15 +137,17 @@ impl LedgerService for LedgerApi {
             )
         };
         let mut conn = self.conn().await?;
-        let rows = radfin_db::ledger::of_period(&mut conn, period, i64::from(size), after)
-            .await
-            .map_err(|e| storage_status(&e))?;
+        let rows =
+            radfin_db::ledger::of_period(&mut conn, period, i64::from(size), after).await.map_err(|e| to_status(&e))?;
         let next_page_token = if rows.len() == size as usize {
             rows.last().map(|r| r.id.to_string()).unwrap_or_default()
         } else {
             String::new()
         };
-        Ok(Response::new(pb::ListEntriesResponse { entries: rows.into_iter().map(entry).collect(), next_page_token }))
+        Ok(Response::new(pb::ListPeriodEntriesResponse {
+            entries: rows.into_iter().map(entry).collect(),
+            next_page_token,
+        }))
     }
 
     async fn summarize_period(
@@ -157,9 +157,9 @@ impl LedgerService for LedgerApi {
         let period = period("period", &request.into_inner().period)?;
         let mut conn = self.conn().await?;
         // A closed period's current view is its close (or last applied rerun) run.
-        let status = radfin_db::documents::period_status(&mut conn, period).await.map_err(|e| storage_status(&e))?;
+        let status = radfin_db::documents::period_status(&mut conn, period).await.map_err(|e| to_status(&e))?;
         let run = status.current_run_id.filter(|_| status.closed);
-        let rows = radfin_db::ledger::summarize_run(&mut conn, period, run).await.map_err(|e| storage_status(&e))?;
+        let rows = radfin_db::ledger::summarize_run(&mut conn, period, run).await.map_err(|e| to_status(&e))?;
         Ok(Response::new(totals(&rows)))
     }
 
@@ -174,7 +174,7 @@ impl LedgerService for LedgerApi {
         let mut conn = self.conn().await?;
         let rows = radfin_db::ledger::summarize_run(&mut conn, period, closed.status.close_run_id)
             .await
-            .map_err(|e| storage_status(&e))?;
+            .map_err(|e| to_status(&e))?;
         let t = totals(&rows);
         Ok(Response::new(pb::ClosePeriodResponse {
             period: Some(present::period(&closed.status, None, closed.held)),
@@ -194,11 +194,11 @@ impl LedgerService for LedgerApi {
         _request: Request<pb::ListPeriodsRequest>,
     ) -> Result<Response<pb::ListPeriodsResponse>, Status> {
         let mut conn = self.conn().await?;
-        let statuses = radfin_db::documents::period_statuses(&mut conn, None).await.map_err(|e| storage_status(&e))?;
-        let runs = radfin_db::runs::recent(&mut conn, None, 10_000).await.map_err(|e| storage_status(&e))?;
+        let statuses = radfin_db::documents::period_statuses(&mut conn, None).await.map_err(|e| to_status(&e))?;
+        let runs = radfin_db::runs::recent(&mut conn, None, 10_000).await.map_err(|e| to_status(&e))?;
         let held = radfin_db::held::current(&mut conn, &radfin_db::held::HeldFilter::default())
             .await
-            .map_err(|e| storage_status(&e))?;
+            .map_err(|e| to_status(&e))?;
         let mut periods: std::collections::BTreeSet<Period> = runs.iter().map(|r| r.period).collect();
         periods.extend(statuses.keys().copied());
         let out = periods
@@ -232,29 +232,32 @@ impl LedgerService for LedgerApi {
             ..DocFilter::default()
         };
         let mut conn = self.conn().await?;
-        let docs = radfin_db::documents::invoices(&mut conn, &filter).await.map_err(|e| storage_status(&e))?;
+        let docs = radfin_db::documents::invoices(&mut conn, &filter).await.map_err(|e| to_status(&e))?;
         Ok(Response::new(pb::ListInvoicesResponse {
             invoices: docs.iter().rev().map(|d| present::invoice(d, &self.config.supplier)).collect(),
         }))
     }
 
-    async fn get_invoice(&self, request: Request<pb::GetInvoiceRequest>) -> Result<Response<pb::Invoice>, Status> {
+    async fn get_invoice(
+        &self,
+        request: Request<pb::GetInvoiceRequest>,
+    ) -> Result<Response<pb::GetInvoiceResponse>, Status> {
         let number = document_number(&request.into_inner().number)?;
         let mut conn = self.conn().await?;
         let filter = DocFilter { number: Some(number.clone()), ..DocFilter::default() };
         let doc = radfin_db::documents::invoices(&mut conn, &filter)
             .await
-            .map_err(|e| storage_status(&e))?
+            .map_err(|e| to_status(&e))?
             .into_iter()
             .next()
             .ok_or_else(|| Status::not_found(format!("no invoice numbered {number:?}")))?;
-        Ok(Response::new(present::invoice(&doc, &self.config.supplier)))
+        Ok(Response::new(pb::GetInvoiceResponse { invoice: Some(present::invoice(&doc, &self.config.supplier)) }))
     }
 
     async fn issue_credit_note(
         &self,
         request: Request<pb::IssueCreditNoteRequest>,
-    ) -> Result<Response<pb::CreditNote>, Status> {
+    ) -> Result<Response<pb::IssueCreditNoteResponse>, Status> {
         let actor = actor(&request);
         let msg = request.into_inner();
         let number = document_number(&msg.invoice_number)?;
@@ -289,7 +292,7 @@ impl LedgerService for LedgerApi {
             .finance
             .credit_note(&number, msg.reason.trim(), lines, Some(msg.request_id.trim().to_owned()), &actor)
             .await?;
-        Ok(Response::new(present::credit_note(&note)))
+        Ok(Response::new(pb::IssueCreditNoteResponse { credit_note: Some(present::credit_note(&note)) }))
     }
 
     async fn list_credit_notes(
@@ -302,7 +305,7 @@ impl LedgerService for LedgerApi {
             None
         } else {
             let filter = DocFilter { number: Some(document_number(&msg.invoice_number)?), ..DocFilter::default() };
-            let doc = radfin_db::documents::invoices(&mut conn, &filter).await.map_err(|e| storage_status(&e))?;
+            let doc = radfin_db::documents::invoices(&mut conn, &filter).await.map_err(|e| to_status(&e))?;
             match doc.first() {
                 Some(d) => Some(d.invoice.id),
                 None => return Err(Status::not_found(format!("no invoice numbered {:?}", msg.invoice_number))),
@@ -317,7 +320,7 @@ impl LedgerService for LedgerApi {
             invoice_id,
             request_id: None,
         };
-        let docs = radfin_db::documents::credit_notes(&mut conn, &filter).await.map_err(|e| storage_status(&e))?;
+        let docs = radfin_db::documents::credit_notes(&mut conn, &filter).await.map_err(|e| to_status(&e))?;
         Ok(Response::new(pb::ListCreditNotesResponse {
             credit_notes: docs.iter().rev().map(present::credit_note).collect(),
         }))
@@ -339,7 +342,7 @@ impl LedgerService for LedgerApi {
         };
         let filter = DocFilter { period: optional_period(&msg.period)?, party, ..DocFilter::default() };
         let mut conn = self.conn().await?;
-        let docs = radfin_db::documents::statements(&mut conn, &filter).await.map_err(|e| storage_status(&e))?;
+        let docs = radfin_db::documents::statements(&mut conn, &filter).await.map_err(|e| to_status(&e))?;
         Ok(Response::new(pb::ListPayoutStatementsResponse {
             statements: docs.iter().rev().map(present::statement).collect(),
         }))
@@ -348,33 +351,33 @@ impl LedgerService for LedgerApi {
     async fn get_payout_statement(
         &self,
         request: Request<pb::GetPayoutStatementRequest>,
-    ) -> Result<Response<pb::PayoutStatement>, Status> {
+    ) -> Result<Response<pb::GetPayoutStatementResponse>, Status> {
         let number = document_number(&request.into_inner().number)?;
         let mut conn = self.conn().await?;
         let filter = DocFilter { number: Some(number.clone()), ..DocFilter::default() };
         let doc = radfin_db::documents::statements(&mut conn, &filter)
             .await
-            .map_err(|e| storage_status(&e))?
+            .map_err(|e| to_status(&e))?
             .into_iter()
             .next()
             .ok_or_else(|| Status::not_found(format!("no payout statement numbered {number:?}")))?;
-        Ok(Response::new(present::statement(&doc)))
+        Ok(Response::new(pb::GetPayoutStatementResponse { statement: Some(present::statement(&doc)) }))
     }
 
     async fn get_client_statement(
         &self,
         request: Request<pb::GetClientStatementRequest>,
-    ) -> Result<Response<pb::ClientStatement>, Status> {
+    ) -> Result<Response<pb::GetClientStatementResponse>, Status> {
         let msg = request.into_inner();
         let client =
             ClientId::parse(&msg.client_id).map_err(|e| Status::invalid_argument(format!("client_id: {e}")))?;
         let mut conn = self.conn().await?;
         let filter = DocFilter { party: Some(client.to_string()), ..DocFilter::default() };
-        let invoices = radfin_db::documents::invoices(&mut conn, &filter).await.map_err(|e| storage_status(&e))?;
+        let invoices = radfin_db::documents::invoices(&mut conn, &filter).await.map_err(|e| to_status(&e))?;
         let credits =
             radfin_db::documents::credit_notes(&mut conn, &CreditFilter { docs: filter, ..Default::default() })
                 .await
-                .map_err(|e| storage_status(&e))?;
+                .map_err(|e| to_status(&e))?;
         // In issue order: by issue date, then the moment each was written.
         let mut docs: Vec<(chrono::NaiveDate, chrono::DateTime<chrono::Utc>, pb::StatementEntry, Decimal)> = invoices
             .iter()
@@ -419,7 +422,7 @@ impl LedgerService for LedgerApi {
             entry.balance = money(b.0 - b.1, &entry.currency);
             entries.push(entry);
         }
-        Ok(Response::new(pb::ClientStatement {
+        let statement = pb::ClientStatement {
             client_id: client.to_string(),
             entries,
             balances: balances
@@ -431,7 +434,8 @@ impl LedgerService for LedgerApi {
                     currency,
                 })
                 .collect(),
-        }))
+        };
+        Ok(Response::new(pb::GetClientStatementResponse { statement: Some(statement) }))
     }
 
     async fn rerun_period(
@@ -463,7 +467,7 @@ impl LedgerService for LedgerApi {
         let mut conn = self.conn().await?;
         let runs = radfin_db::runs::recent(&mut conn, optional_period(&msg.period)?, i64::from(limit))
             .await
-            .map_err(|e| storage_status(&e))?;
+            .map_err(|e| to_status(&e))?;
         Ok(Response::new(pb::ListRunsResponse {
             runs: runs
                 .into_iter()
@@ -492,7 +496,7 @@ impl LedgerService for LedgerApi {
             n => n.min(MAX_PAGE),
         };
         let mut conn = self.conn().await?;
-        let rows = radfin_db::audit::recent(&mut conn, i64::from(limit)).await.map_err(|e| storage_status(&e))?;
+        let rows = radfin_db::audit::recent(&mut conn, i64::from(limit)).await.map_err(|e| to_status(&e))?;
         Ok(Response::new(pb::ListAuditEventsResponse {
             events: rows
                 .into_iter()
@@ -508,6 +512,37 @@ impl LedgerService for LedgerApi {
                     details: e.record.details.to_string(),
                 })
                 .collect(),
+        }))
+    }
+
+    async fn verify_audit_log(
+        &self,
+        request: Request<pb::VerifyAuditLogRequest>,
+    ) -> Result<Response<pb::VerifyAuditLogResponse>, Status> {
+        let anchor = request.into_inner().anchor;
+        let anchor = match anchor.trim() {
+            "" => None,
+            text => Some(ChainPoint::parse(text).map_err(|e| Status::invalid_argument(format!("anchor: {e}")))?),
+        };
+        let mut conn = self.conn().await?;
+        let verification = radfin_db::audit::verify_chain(&mut conn, anchor, radfin_db::audit::CHAIN_PAGE)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(pb::VerifyAuditLogResponse {
+            intact: verification.is_ok(),
+            rows_checked: verification.rows_checked,
+            last: verification.last.as_ref().map(ToString::to_string).unwrap_or_default(),
+            problems: verification
+                .problems
+                .into_iter()
+                .map(|p| pb::AuditChainProblem {
+                    seq: p.seq,
+                    id: p.id.and_then(|id| u64::try_from(id).ok()).unwrap_or_default(),
+                    kind: p.kind.as_str().to_owned(),
+                    message: p.message,
+                })
+                .collect(),
+            problems_omitted: verification.problems_omitted,
         }))
     }
 }

@@ -73,10 +73,13 @@ impl Books {
             use diesel_async::AsyncConnection;
             let taken = &mut taken;
             let cache = &mut *cache;
-            conn.transaction(async |conn| {
-                radfin_db::ledger::lock_for_write(conn).await?;
-                apply_batch(conn, cache, taken, &batch).await
-            })
+            radfin_db::timed(
+                "book_live_facts",
+                conn.transaction(async |conn| {
+                    radfin_db::ledger::lock_for_write(conn).await?;
+                    apply_batch(conn, cache, taken, &batch).await
+                }),
+            )
             .await
         };
         match result {

@@ -71,19 +71,33 @@ impl From<diesel::result::Error> for FinanceError {
     }
 }
 
+use radfin_service::error::GrpcError;
+
+impl GrpcError for FinanceError {
+    fn code(&self) -> tonic::Code {
+        use tonic::Code;
+        match self {
+            FinanceError::Storage(e) => e.code(),
+            FinanceError::Invalid(_) => Code::InvalidArgument,
+            FinanceError::NotFound(_) => Code::NotFound,
+            FinanceError::Precondition(_) => Code::FailedPrecondition,
+            FinanceError::Conflict(_) => Code::AlreadyExists,
+            FinanceError::Replay { .. } => Code::Unavailable,
+        }
+    }
+
+    fn client_message(&self) -> String {
+        match self {
+            FinanceError::Storage(e) => e.client_message(),
+            FinanceError::Replay { subject, .. } => format!("the JetStream replay of {subject} failed; retry"),
+            e => e.to_string(),
+        }
+    }
+}
+
 impl From<FinanceError> for tonic::Status {
     fn from(e: FinanceError) -> Self {
-        match e {
-            FinanceError::Storage(e) => radfin_service::grpc::storage_status(&e),
-            FinanceError::Invalid(m) => tonic::Status::invalid_argument(m),
-            FinanceError::NotFound(m) => tonic::Status::not_found(m),
-            FinanceError::Precondition(m) => tonic::Status::failed_precondition(m),
-            FinanceError::Conflict(m) => tonic::Status::already_exists(m),
-            e @ FinanceError::Replay { .. } => {
-                tracing::warn!(error = %e, "replay failed");
-                tonic::Status::unavailable(e.to_string())
-            }
-        }
+        radfin_service::error::to_status(&e)
     }
 }
 

@@ -47,6 +47,8 @@ pub struct Config {
     pub tds: TdsConfig,
     /// `RADFIN_FX_MAX_AGE_DAYS`: oldest rate a report may use, default 7 (as pricing).
     pub fx_max_age_days: u32,
+    /// `RADFIN_METRICS_LISTEN`, default 127.0.0.1:9103: Prometheus `/metrics`.
+    pub metrics: radfin_service::metrics::Listen,
 }
 
 impl Config {
@@ -69,6 +71,7 @@ impl Config {
                 rate_without_pan_pct: parse_or("RADFIN_TDS_NO_PAN_PCT", defaults.rate_without_pan_pct)?,
             },
             fx_max_age_days: parse_or("RADFIN_FX_MAX_AGE_DAYS", radfin_domain::fx::DEFAULT_MAX_RATE_AGE_DAYS)?,
+            metrics: radfin_service::metrics::Listen::from_env(9103)?,
             common: Common::from_env()?,
         })
     }
@@ -81,6 +84,7 @@ impl Config {
             supplier: Supplier { name: "radfin".to_owned(), gstin: None, gst: GstConfig::new("29") },
             tds: TdsConfig::default(),
             fx_max_age_days: radfin_domain::fx::DEFAULT_MAX_RATE_AGE_DAYS,
+            metrics: radfin_service::metrics::Listen::ephemeral(),
         }
     }
 }
@@ -109,8 +113,9 @@ pub async fn serve(
     let consumer = bus.durable_consumer(bus.names().priced_stream(), CONSUMER, None).await.context("consumer")?;
 
     // The consumer, supervised: should it fail, the service stops.
-    let mut supervisor = Supervisor::new();
+    let mut supervisor = Supervisor::new().with_tls(config.common.tls.server.clone());
     let consumer_shutdown = supervisor.shutdown();
+    radfin_service::metrics::spawn(&mut supervisor, "ledger", &config.metrics, &pool).await?;
     {
         let pool = pool.clone();
         let books = std::sync::Arc::new(books::Books::default());

@@ -18,9 +18,11 @@
 mod documents;
 mod fonts;
 mod layout;
+mod parties;
 mod words;
 
 pub use documents::{credit_note_pdf, invoice_pdf, payout_statement_pdf, state_name};
+pub use parties::{client_party, provider_party};
 pub use words::{amount_in_words, format_amount, indian_words, international_words};
 
 /// The services' SAC (Services Accounting Code, the HSN classification of services used on GST
@@ -39,6 +41,21 @@ pub struct Supplier {
     pub state_code: String,
     /// Permanent Account Number (shown on payout statements: the deductor's).
     pub pan: Option<String>,
+}
+
+impl Supplier {
+    /// A supplier from configuration text: names and codes trimmed, a literal `\n` in the
+    /// address taken as a line break, empty optional fields left off.
+    pub fn from_config(name: &str, address: &str, gstin: Option<&str>, state_code: &str, pan: Option<&str>) -> Self {
+        let present = |v: Option<&str>| v.map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        Self {
+            name: name.trim().to_owned(),
+            address: address.replace("\\n", "\n"),
+            gstin: present(gstin),
+            state_code: state_code.trim().to_owned(),
+            pan: present(pan),
+        }
+    }
 }
 
 /// The other party: an invoice's or credit note's recipient (a client), a payout statement's

@@ -17,7 +17,7 @@ use radfin_proto::common::v1 as common;
 use radfin_proto::pricing::v1 as pb;
 use radfin_proto::pricing::v1::pricing_service_server::PricingService;
 use radfin_service::auth::Principal;
-use radfin_service::grpc::storage_status;
+use radfin_service::error::to_status;
 use rust_decimal::Decimal;
 use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
@@ -56,7 +56,7 @@ fn date_text(d: NaiveDate) -> String {
 impl PricingApi {
     /// Records an accepted change in the audit log and wakes the retry of held reports.
     async fn changed(&self, conn: &mut radfin_db::AsyncPgConnection, record: AuditRecord) -> Result<(), Status> {
-        radfin_db::audit::record(conn, &record).await.map_err(|e| storage_status(&e))?;
+        radfin_db::audit::record(conn, &record).await.map_err(|e| to_status(&e))?;
         self.reference.invalidate().await;
         self.changed.notify_one();
         Ok(())
@@ -65,7 +65,7 @@ impl PricingApi {
     /// The reference data as stored right now.
     async fn fresh(&self) -> Result<std::sync::Arc<crate::reference::Reference>, Status> {
         self.reference.invalidate().await;
-        self.reference.get().await.map_err(|e| Status::unavailable(format!("{e:#}")))
+        self.reference.get().await.map_err(|e| to_status(&e))
     }
 
     /// The version already recorded with this effective date and document, if any: putting
@@ -74,13 +74,12 @@ impl PricingApi {
         rows: &[radfin_db::rules::StoredRule],
         effective_from: NaiveDate,
         document: &str,
-    ) -> Option<pb::PutRulesResponse> {
-        rows.iter().rev().find(|r| r.effective_from == effective_from).filter(|r| r.document == document).map(|r| {
-            pb::PutRulesResponse {
-                version: r.version,
-                recorded_at: r.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true),
-            }
-        })
+    ) -> Option<RecordedVersion> {
+        rows.iter()
+            .rev()
+            .find(|r| r.effective_from == effective_from)
+            .filter(|r| r.document == document)
+            .map(RecordedVersion::of)
     }
 
     /// Every version of the provider rules (`client_id` empty) or of one client's rules.
@@ -92,21 +91,43 @@ impl PricingApi {
             let client_id = ClientId::parse(client_id).map_err(|e| invalid("client_id", e))?;
             radfin_db::rules::list_client_rules(&mut conn, Some(&client_id)).await
         }
-        .map_err(|e| storage_status(&e))
+        .map_err(|e| to_status(&e))
     }
 
-    fn recorded(rows: &[radfin_db::rules::StoredRule], version: u32) -> Result<pb::PutRulesResponse, Status> {
+    fn recorded(rows: &[radfin_db::rules::StoredRule], version: u32) -> Result<RecordedVersion, Status> {
         rows.iter()
             .find(|r| r.version == version)
-            .map(|r| pb::PutRulesResponse {
-                version,
-                recorded_at: r.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true),
-            })
+            .map(RecordedVersion::of)
             .ok_or_else(|| Status::internal(format!("rule version {version} was recorded but cannot be read back")))
     }
 
     async fn conn(&self) -> Result<radfin_db::PooledConnection, Status> {
-        self.pool.get().await.map_err(|e| storage_status(&StorageError::from(e)))
+        self.pool.get().await.map_err(|e| to_status(&StorageError::from(e)))
+    }
+}
+
+/// A rule version as `PutProviderRules` and `PutClientRules` answer it: its number and when it
+/// was recorded.
+struct RecordedVersion {
+    version: u32,
+    recorded_at: String,
+}
+
+impl RecordedVersion {
+    fn of(row: &radfin_db::rules::StoredRule) -> Self {
+        Self { version: row.version, recorded_at: row.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true) }
+    }
+}
+
+impl From<RecordedVersion> for pb::PutProviderRulesResponse {
+    fn from(r: RecordedVersion) -> Self {
+        Self { version: r.version, recorded_at: r.recorded_at }
+    }
+}
+
+impl From<RecordedVersion> for pb::PutClientRulesResponse {
+    fn from(r: RecordedVersion) -> Self {
+        Self { version: r.version, recorded_at: r.recorded_at }
     }
 }
 
@@ -279,9 +300,7 @@ impl PricingService for PricingApi {
             .is_some_and(|p| *p == profile);
         let mut conn = self.conn().await?;
         if !unchanged {
-            radfin_db::parties::insert_provider(&mut conn, &profile, &actor.name)
-                .await
-                .map_err(|e| storage_status(&e))?;
+            radfin_db::parties::insert_provider(&mut conn, &profile, &actor.name).await.map_err(|e| to_status(&e))?;
         }
         let details = serde_json::json!({"effective_from": date_text(profile.effective_from), "grade": profile.grade.as_str(), "unchanged": unchanged});
         self.changed(&mut conn, audit(&actor, "PutProvider", profile.provider_id.to_string(), None, details)).await?;
@@ -292,7 +311,7 @@ impl PricingService for PricingApi {
         &self,
         _: Request<pb::ListProvidersRequest>,
     ) -> Result<Response<pb::ListProvidersResponse>, Status> {
-        let reference = self.reference.get().await.map_err(|e| Status::unavailable(e.to_string()))?;
+        let reference = self.reference.get().await.map_err(|e| to_status(&e))?;
         let providers = reference.catalog.providers().flat_map(|v| v.iter().map(pb::Provider::from)).collect();
         Ok(Response::new(pb::ListProvidersResponse { providers }))
     }
@@ -300,11 +319,11 @@ impl PricingService for PricingApi {
     async fn get_provider(
         &self,
         request: Request<pb::GetProviderRequest>,
-    ) -> Result<Response<pb::ListProvidersResponse>, Status> {
+    ) -> Result<Response<pb::GetProviderResponse>, Status> {
         let id = ProviderId::parse(&request.into_inner().provider_id).map_err(|e| invalid("provider_id", e))?;
         let reference = self.fresh().await?;
         let versions = reference.catalog.provider(&id).ok_or_else(|| Status::not_found(format!("no provider {id}")))?;
-        Ok(Response::new(pb::ListProvidersResponse { providers: versions.iter().map(pb::Provider::from).collect() }))
+        Ok(Response::new(pb::GetProviderResponse { providers: versions.iter().map(pb::Provider::from).collect() }))
     }
 
     async fn put_client(
@@ -322,9 +341,7 @@ impl PricingService for PricingApi {
             .is_some_and(|c| *c == profile);
         let mut conn = self.conn().await?;
         if !unchanged {
-            radfin_db::parties::insert_client(&mut conn, &profile, &actor.name)
-                .await
-                .map_err(|e| storage_status(&e))?;
+            radfin_db::parties::insert_client(&mut conn, &profile, &actor.name).await.map_err(|e| to_status(&e))?;
         }
         let details = serde_json::json!({"effective_from": date_text(profile.effective_from), "currency": profile.currency.code(), "unchanged": unchanged});
         self.changed(&mut conn, audit(&actor, "PutClient", profile.client_id.to_string(), None, details)).await?;
@@ -335,7 +352,7 @@ impl PricingService for PricingApi {
         &self,
         _: Request<pb::ListClientsRequest>,
     ) -> Result<Response<pb::ListClientsResponse>, Status> {
-        let reference = self.reference.get().await.map_err(|e| Status::unavailable(e.to_string()))?;
+        let reference = self.reference.get().await.map_err(|e| to_status(&e))?;
         let clients = reference.catalog.clients().flat_map(|v| v.iter().map(pb::Client::from)).collect();
         Ok(Response::new(pb::ListClientsResponse { clients }))
     }
@@ -343,41 +360,41 @@ impl PricingService for PricingApi {
     async fn get_client(
         &self,
         request: Request<pb::GetClientRequest>,
-    ) -> Result<Response<pb::ListClientsResponse>, Status> {
+    ) -> Result<Response<pb::GetClientResponse>, Status> {
         let id = ClientId::parse(&request.into_inner().client_id).map_err(|e| invalid("client_id", e))?;
         let reference = self.fresh().await?;
         let versions = reference.catalog.client(&id).ok_or_else(|| Status::not_found(format!("no client {id}")))?;
-        Ok(Response::new(pb::ListClientsResponse { clients: versions.iter().map(pb::Client::from).collect() }))
+        Ok(Response::new(pb::GetClientResponse { clients: versions.iter().map(pb::Client::from).collect() }))
     }
 
     async fn put_provider_rules(
         &self,
         request: Request<pb::PutProviderRulesRequest>,
-    ) -> Result<Response<pb::PutRulesResponse>, Status> {
+    ) -> Result<Response<pb::PutProviderRulesResponse>, Status> {
         let actor = actor(&request);
         let msg = request.into_inner();
         let effective_from = date("effective_from", &msg.effective_from)?;
         ProviderRules::parse(&msg.document).map_err(|e| invalid("document", e))?;
         let mut conn = self.conn().await?;
-        let existing = radfin_db::rules::list_provider_rules(&mut conn).await.map_err(|e| storage_status(&e))?;
+        let existing = radfin_db::rules::list_provider_rules(&mut conn).await.map_err(|e| to_status(&e))?;
         if let Some(same) = Self::same_version(&existing, effective_from, &msg.document) {
-            return Ok(Response::new(same));
+            return Ok(Response::new(same.into()));
         }
         let version = radfin_db::rules::insert_provider_rules(&mut conn, effective_from, &msg.document, &actor.name)
             .await
-            .map_err(|e| storage_status(&e))?;
-        let recorded = radfin_db::rules::list_provider_rules(&mut conn).await.map_err(|e| storage_status(&e))?;
+            .map_err(|e| to_status(&e))?;
+        let recorded = radfin_db::rules::list_provider_rules(&mut conn).await.map_err(|e| to_status(&e))?;
         let response = Self::recorded(&recorded, version)?;
         let details = serde_json::json!({"version": version, "effective_from": date_text(effective_from)});
         self.changed(&mut conn, audit(&actor, "PutProviderRules", "provider_pricing_rules".into(), None, details))
             .await?;
-        Ok(Response::new(response))
+        Ok(Response::new(response.into()))
     }
 
     async fn put_client_rules(
         &self,
         request: Request<pb::PutClientRulesRequest>,
-    ) -> Result<Response<pb::PutRulesResponse>, Status> {
+    ) -> Result<Response<pb::PutClientRulesResponse>, Status> {
         let actor = actor(&request);
         let msg = request.into_inner();
         let client_id = ClientId::parse(&msg.client_id).map_err(|e| invalid("client_id", e))?;
@@ -391,20 +408,20 @@ impl PricingService for PricingApi {
         }
         let mut conn = self.conn().await?;
         let existing =
-            radfin_db::rules::list_client_rules(&mut conn, Some(&client_id)).await.map_err(|e| storage_status(&e))?;
+            radfin_db::rules::list_client_rules(&mut conn, Some(&client_id)).await.map_err(|e| to_status(&e))?;
         if let Some(same) = Self::same_version(&existing, effective_from, &msg.document) {
-            return Ok(Response::new(same));
+            return Ok(Response::new(same.into()));
         }
         let version =
             radfin_db::rules::insert_client_rules(&mut conn, &client_id, effective_from, &msg.document, &actor.name)
                 .await
-                .map_err(|e| storage_status(&e))?;
+                .map_err(|e| to_status(&e))?;
         let recorded =
-            radfin_db::rules::list_client_rules(&mut conn, Some(&client_id)).await.map_err(|e| storage_status(&e))?;
+            radfin_db::rules::list_client_rules(&mut conn, Some(&client_id)).await.map_err(|e| to_status(&e))?;
         let response = Self::recorded(&recorded, version)?;
         let details = serde_json::json!({"version": version, "effective_from": date_text(effective_from)});
         self.changed(&mut conn, audit(&actor, "PutClientRules", client_id.to_string(), None, details)).await?;
-        Ok(Response::new(response))
+        Ok(Response::new(response.into()))
     }
 
     async fn list_rule_versions(
@@ -418,7 +435,7 @@ impl PricingService for PricingApi {
     async fn get_rule_version(
         &self,
         request: Request<pb::GetRuleVersionRequest>,
-    ) -> Result<Response<pb::RuleVersion>, Status> {
+    ) -> Result<Response<pb::GetRuleVersionResponse>, Status> {
         let msg = request.into_inner();
         let rows = self.rule_versions(&msg.client_id).await?;
         let row = rows.iter().find(|r| r.version == msg.version).ok_or_else(|| {
@@ -429,7 +446,7 @@ impl PricingService for PricingApi {
             };
             Status::not_found(format!("no version {} of {of}", msg.version))
         })?;
-        Ok(Response::new(rule_version(row)))
+        Ok(Response::new(pb::GetRuleVersionResponse { rule_version: Some(rule_version(row)) }))
     }
 
     async fn put_fx_rate(
@@ -440,14 +457,18 @@ impl PricingService for PricingApi {
         let rate = manual_rate_from(request.get_ref())?;
         // The rate and its audit row are recorded together, or neither is; concurrent puts for
         // one date and currency are decided one after the other.
-        let put =
-            radfin_db::transaction_with_retry(&self.pool, radfin_db::DEFAULT_TRANSACTION_ATTEMPTS, async |conn| {
+        let put = radfin_db::named_transaction_with_retry(
+            &self.pool,
+            "put_fx_rate",
+            radfin_db::DEFAULT_TRANSACTION_ATTEMPTS,
+            async |conn| {
                 let put = radfin_db::fx::put_manual(conn, rate.rate_date, rate.currency, rate.inr_per_unit).await?;
                 radfin_db::audit::record(conn, &manual_put_audit(&actor, &rate, &put)).await?;
                 Ok(put)
-            })
-            .await
-            .map_err(|e| storage_status(&e))?;
+            },
+        )
+        .await
+        .map_err(|e| to_status(&e))?;
         match put {
             ManualPut::Recorded { .. } => {
                 self.reference.invalidate().await;
@@ -479,7 +500,7 @@ impl PricingService for PricingApi {
         let mut conn = self.conn().await?;
         let rows = radfin_db::fx::list(&mut conn, currency, from.unwrap_or(EARLIEST_RATE), to.unwrap_or(LATEST_RATE))
             .await
-            .map_err(|e| storage_status(&e))?;
+            .map_err(|e| to_status(&e))?;
         let rates = rows
             .into_iter()
             .map(|r| pb::FxRate {
@@ -505,7 +526,7 @@ impl PricingService for PricingApi {
             optional(&msg.status).map(|s| s.parse::<HeldStatus>().map_err(|e| invalid("status", e))).transpose()?;
         let filter = HeldFilter { status, period, ..HeldFilter::default() };
         let mut conn = self.conn().await?;
-        let rows = radfin_db::held::current(&mut conn, &filter).await.map_err(|e| storage_status(&e))?;
+        let rows = radfin_db::held::current(&mut conn, &filter).await.map_err(|e| to_status(&e))?;
         let reports = rows
             .into_iter()
             .map(|h| pb::HeldReport {

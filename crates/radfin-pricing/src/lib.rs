@@ -57,6 +57,8 @@ pub struct Config {
     /// `RADFIN_HOLD_RETRY_SECS`: how often held reports are retried besides after each change
     /// made through this replica, default 60.
     pub hold_retry: Duration,
+    /// `RADFIN_METRICS_LISTEN`, default 127.0.0.1:9102: Prometheus `/metrics`.
+    pub metrics: radfin_service::metrics::Listen,
 }
 
 impl Config {
@@ -75,6 +77,7 @@ impl Config {
             fx_max_age_days: parse_or("RADFIN_FX_MAX_AGE_DAYS", radfin_domain::fx::DEFAULT_MAX_RATE_AGE_DAYS)?,
             reference_ttl: Duration::from_millis(parse_or("RADFIN_REFERENCE_TTL_MS", 2000)?),
             hold_retry: Duration::from_secs(parse_or("RADFIN_HOLD_RETRY_SECS", 60)?),
+            metrics: radfin_service::metrics::Listen::from_env(9102)?,
         })
     }
 
@@ -90,6 +93,7 @@ impl Config {
             fx_max_age_days: radfin_domain::fx::DEFAULT_MAX_RATE_AGE_DAYS,
             reference_ttl: Duration::from_millis(2000),
             hold_retry: Duration::from_secs(60),
+            metrics: radfin_service::metrics::Listen::ephemeral(),
         }
     }
 }
@@ -131,8 +135,10 @@ pub async fn serve(
     let pricer = Arc::new(Pricer::new(pool.clone(), bus.clone(), calendar, reference.clone()));
     let changed = Arc::new(Notify::new());
     // Every background task of the service, supervised: one that fails stops the service.
-    let mut supervisor = Supervisor::new();
+    let mut supervisor = Supervisor::new().with_tls(config.common.tls.server.clone());
     let stopped = supervisor.shutdown();
+    radfin_service::metrics::spawn(&mut supervisor, "pricing", &config.metrics, &pool).await?;
+    supervisor.spawn("held metrics", retry::sample_held(pool.clone(), stopped.clone()));
     {
         let (pricer, stopped) = (pricer.clone(), stopped.clone());
         supervisor.spawn("consumer", async move {

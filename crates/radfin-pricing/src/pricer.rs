@@ -73,11 +73,12 @@ impl Pricer {
         let ids: Vec<&str> =
             targets.iter().map(|t| t.report_id.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
         let mut conn = self.pool.get().await.map_err(StorageError::from)?;
-        let latest: HashMap<ReportId, ReportEvent> = radfin_db::reports::latest_of(&mut conn, &ids)
-            .await?
-            .into_iter()
-            .map(|e| (e.report_id.clone(), e))
-            .collect();
+        let latest: HashMap<ReportId, ReportEvent> =
+            radfin_db::timed("latest_reports", radfin_db::reports::latest_of(&mut conn, &ids))
+                .await?
+                .into_iter()
+                .map(|e| (e.report_id.clone(), e))
+                .collect();
         // The current revision of each target's report, once.
         let mut current: BTreeMap<(Period, ClientId), Vec<ReportEvent>> = BTreeMap::new();
         let mut seen = HashSet::new();
@@ -182,8 +183,11 @@ impl Pricer {
         self.stated.lock().await.extend(stating.into_iter().map(|p| (p, reference.loaded_at)));
         if !holds.is_empty() || !releases.is_empty() {
             let mut conn = self.pool.get().await.map_err(StorageError::from)?;
-            radfin_db::held::release(&mut conn, &releases).await?;
-            radfin_db::held::hold(&mut conn, &holds).await?;
+            radfin_db::timed("write_holds", async {
+                radfin_db::held::release(&mut conn, &releases).await?;
+                radfin_db::held::hold(&mut conn, &holds).await
+            })
+            .await?;
         }
         Ok(settled)
     }

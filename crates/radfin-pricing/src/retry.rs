@@ -112,6 +112,29 @@ async fn retry_held(pricer: &Pricer) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Samples the currently held report revisions per reason every
+/// [`radfin_service::metrics::SAMPLE_INTERVAL`] until `shutdown`: the gauge
+/// `radfin_held_reports{reason}`, every reason present (0 when none is held for it). The count
+/// is the database's, so every replica reports the same.
+pub async fn sample_held(pool: Pool, shutdown: Shutdown) -> anyhow::Result<()> {
+    radfin_service::metrics::sample_every(shutdown, || async {
+        let sampled = async {
+            let mut conn = pool.get().await.map_err(radfin_db::StorageError::from)?;
+            radfin_db::timed("held_counts", radfin_db::held::current_counts(&mut conn)).await
+        };
+        match sampled.await {
+            Ok(counts) => {
+                for status in HeldStatus::ALL {
+                    let held = counts.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
+                    metrics::gauge!("radfin_held_reports", "reason" => status.as_str()).set(held as f64);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot count the held reports"),
+        }
+    })
+    .await
+}
+
 /// Fetches reference rates now and then every `interval`; new rates release reports waiting
 /// for them.
 pub async fn fetch_rates(

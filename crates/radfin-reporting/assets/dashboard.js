@@ -18,16 +18,21 @@ const LABELS = {
   window_start: 'Window from', window_end: 'Window to', started_at: 'Started', duration_ms: 'Took (ms)',
   read: 'Read', new: 'New', changed: 'Changed', unchanged: 'Unchanged', rejected: 'Rejected', outcome: 'Outcome',
   run_id: 'Run', kind: 'Kind', rules_as_of: 'Rules as of', created_by: 'By', created_at: 'At',
+  number: 'Number', party_id: 'Client or radiologist', issue_date: 'Issued', total: 'Total', corrects: 'Corrects',
+  pdf: 'PDF',
 };
 const NUMERIC = new Set([
   'rank', 'reports', 'revenue_inr', 'cogs_inr', 'margin_inr', 'margin_pct', 'billed_inr', 'rerun_inr', 'price_inr',
   'volume_inr', 'fx_inr', 'difference_inr', 'billed', 'rerun', 'difference', 'paid_inr', 'current_run_id',
   'close_run_id', 'revision', 'id', 'duration_ms', 'read', 'new', 'changed', 'unchanged', 'rejected', 'run_id',
+  'total',
 ]);
 const TABLES = [
   'trend', 'clients', 'modalities', 'top-clients', 'bottom-clients', 'rerun-clients', 'rerun-providers',
-  'periods', 'held-by-status', 'held', 'sync-runs', 'runs',
+  'periods', 'held-by-status', 'held', 'sync-runs', 'runs', 'documents',
 ];
+// Tables from another service (the ledger's documents): one failing does not stop the rest.
+const OPTIONAL = new Set(['documents']);
 const COLORS = { revenue: '#2563eb', cogs: '#d97706', margin: '#059669', pct: '#7c3aed', price: '#2563eb', volume: '#059669', fx: '#d97706', difference: '#17202a', held: '#b42318' };
 const CLIENTS_CHARTED = 15;
 const RERUN_CLIENTS_CHARTED = 20;
@@ -89,9 +94,9 @@ function renderTable(wrap, data) {
   const tbody = table.createTBody();
   if (data.rows.length === 0) {
     const td = tbody.insertRow().insertCell();
-    td.colSpan = data.columns.length;
+    td.colSpan = Math.max(1, data.columns.length);
     td.className = 'empty';
-    td.textContent = 'Nothing to show yet.';
+    td.textContent = data.error ? `Not available: ${data.error}` : 'Nothing to show yet.';
   }
   for (const row of data.rows) {
     const tr = tbody.insertRow();
@@ -99,7 +104,16 @@ function renderTable(wrap, data) {
       const cell = document.createElement(i === 0 ? 'th' : 'td');
       if (i === 0) cell.scope = 'row';
       const value = row[c];
-      cell.textContent = value === null || value === undefined ? '' : String(value);
+      if (c === 'pdf' && value) {
+        const a = document.createElement('a');
+        a.href = value;
+        a.textContent = 'PDF';
+        a.setAttribute('aria-label', `PDF of ${row.number}`);
+        a.setAttribute('download', '');
+        cell.append(a);
+      } else {
+        cell.textContent = value === null || value === undefined ? '' : String(value);
+      }
       const classes = [];
       if (NUMERIC.has(c)) classes.push('num');
       if (typeof value === 'string' && value.startsWith('-')) classes.push('neg');
@@ -278,7 +292,10 @@ async function refresh() {
   try {
     applyMeta(await getJSON('/api/meta'));
     const q = params().toString();
-    const results = await Promise.all(TABLES.map((t) => getJSON(`/api/${t}${q ? `?${q}` : ''}`)));
+    const results = await Promise.all(TABLES.map((t) => {
+      const got = getJSON(`/api/${t}${q ? `?${q}` : ''}`);
+      return OPTIONAL.has(t) ? got.catch((e) => ({ columns: [], rows: [], total_rows: 0, error: e.message })) : got;
+    }));
     const data = Object.fromEntries(TABLES.map((t, i) => [t, results[i]]));
     for (const wrap of document.querySelectorAll('.table-wrap[data-table]')) {
       renderTable(wrap, data[wrap.dataset.table]);

@@ -297,7 +297,7 @@ impl ReportingService for ReportingApi {
         if let Err(e) = audited {
             // The rebuild happened; what could not be recorded is an error of the call all the same.
             tracing::error!(error = %e, "cannot audit a rebuild of the margin summary");
-            return Err(radfin_service::grpc::storage_status(&e));
+            return Err(radfin_service::error::to_status(&e));
         }
         Ok(Response::new(pb::RebuildSummaryResponse {
             rows: rebuilt.iter().map(|(_, n)| *n as u64).sum(),

@@ -1,6 +1,8 @@
 //! The dashboard over HTTP (axum): the page (`/`), its static files embedded in the binary
 //! (`/assets/...`), one JSON endpoint per panel (`/api/<table>`) and its CSV
-//! (`/api/<table>.csv`), `/api/meta` (periods and reruns for the selectors) and `/healthz`.
+//! (`/api/<table>.csv`), `/api/meta` (periods and reruns for the selectors), the finance
+//! documents of the periods shown (`/api/documents`, from the ledger; see [`crate::documents`])
+//! and each as PDF (`/documents/pdf?number=INV/26-27/000001`), and `/healthz`.
 //!
 //! Everything but `/healthz` needs the `viewer` role when authentication is enabled, checked by
 //! [`radfin_service::auth::Auth::check`] as for the gRPC method [`DASHBOARD_PATH`]: a bearer token
@@ -22,6 +24,7 @@ use radfin_service::auth::Auth;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::documents::Documents;
 use crate::panels::{self, Params};
 use crate::query::{Range, Reporting, ReportingError};
 
@@ -64,7 +67,12 @@ pub struct Dashboard {
     pub auth: Auth,
     /// How often the page refreshes its panels.
     pub refresh: Duration,
+    /// The ledger's documents, asked for with the caller's token.
+    pub documents: Documents,
 }
+
+/// The table of finance documents, which comes from the ledger rather than the summary.
+pub const DOCUMENTS: &str = "documents";
 
 /// The dashboard's routes.
 pub fn router(dashboard: Dashboard) -> Router {
@@ -73,6 +81,7 @@ pub fn router(dashboard: Dashboard) -> Router {
         .route("/assets/{*path}", get(asset))
         .route("/api/meta", get(meta))
         .route("/api/{table}", get(api))
+        .route("/documents/pdf", get(document_pdf))
         .layer(middleware::from_fn_with_state(dashboard.clone(), authorize))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/favicon.ico", get(|| asset(Path("favicon.svg".to_owned()))))
@@ -118,6 +127,16 @@ fn split_token(query: &str) -> (Option<String>, String) {
         })
         .collect();
     (token, rest.join("&"))
+}
+
+/// The caller's token: `Authorization: Bearer`, else the dashboard cookie.
+fn caller_token(headers: &HeaderMap) -> Option<String> {
+    let from_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned());
+    from_header.or_else(|| cookie_token(headers))
 }
 
 fn bearer(token: &str) -> Option<HeaderMap> {
@@ -266,7 +285,12 @@ fn error(e: &ReportingError) -> Response {
     (code, [(header::CACHE_CONTROL, "no-store")], axum::Json(json!({ "error": message }))).into_response()
 }
 
-async fn api(State(d): State<Dashboard>, Path(table): Path<String>, Query(q): Query<ApiQuery>) -> Response {
+async fn api(
+    State(d): State<Dashboard>,
+    Path(table): Path<String>,
+    Query(q): Query<ApiQuery>,
+    headers: HeaderMap,
+) -> Response {
     let params = match q.params() {
         Ok(p) => p,
         Err(e) => return error(&e),
@@ -275,12 +299,18 @@ async fn api(State(d): State<Dashboard>, Path(table): Path<String>, Query(q): Qu
         Some(name) => (name, true),
         None => (table.as_str(), false),
     };
-    let table = match panels::table(&d.reporting, name, &params).await {
+    let table = if name == DOCUMENTS {
+        d.documents.table(&params.range, caller_token(&headers).as_deref()).await.map(Some)
+    } else {
+        panels::table(&d.reporting, name, &params).await
+    };
+    let table = match table {
         Ok(Some(t)) => t,
         Ok(None) => {
+            let tables = format!("{}, {DOCUMENTS}", panels::TABLES.join(", "));
             return (
                 StatusCode::NOT_FOUND,
-                axum::Json(json!({ "error": format!("no table {name:?}; tables: {}", panels::TABLES.join(", ")) })),
+                axum::Json(json!({ "error": format!("no table {name:?}; tables: {tables}") })),
             )
                 .into_response();
         }
@@ -309,6 +339,28 @@ async fn api(State(d): State<Dashboard>, Path(table): Path<String>, Query(q): Qu
         }
         Err(e) => error(&ReportingError::Internal(format!("csv: {e}"))),
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct DocumentQuery {
+    #[serde(default)]
+    number: String,
+}
+
+/// A document as PDF, as an attachment named after its number.
+async fn document_pdf(State(d): State<Dashboard>, Query(q): Query<DocumentQuery>, headers: HeaderMap) -> Response {
+    let pdf = match d.documents.pdf(&q.number, caller_token(&headers).as_deref()).await {
+        Ok(pdf) => pdf,
+        Err(e) => return error(&e),
+    };
+    let file = format!("{}.pdf", q.number.trim().replace('/', "_"));
+    let mut response =
+        ([(header::CONTENT_TYPE, "application/pdf"), (header::CACHE_CONTROL, "no-store")], Body::from(pdf))
+            .into_response();
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
+        response.headers_mut().insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
 }
 
 /// What the page's selectors offer: the periods, the reruns, and how often to refresh.

@@ -6,12 +6,14 @@
 //!   period, client, modality and grade; a client's and a provider's month; top and bottom
 //!   clients by margin %; a rerun's effect split into price, volume and FX; a stream of the rows
 //!   that change ([`watch`]); a rebuild of the summary from the ledger (admin, audited).
-//! - HTTP ([`http`]): the executives' dashboard, its JSON and CSV per panel ([`panels`]).
+//! - HTTP ([`http`]): the executives' dashboard, its JSON and CSV per panel ([`panels`]), and
+//!   the ledger's finance documents as PDF ([`documents`]).
 //!
 //! Both are served by one binary on two listeners; the HTTP server is a supervised task, so a
 //! failure of either stops the service.
 
 mod api;
+pub mod documents;
 pub mod http;
 pub mod panels;
 pub mod query;
@@ -25,7 +27,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use radfin_proto::reporting::v1::reporting_service_server::{ReportingServiceServer, SERVICE_NAME};
-use radfin_service::config::{Common, listen, parse_or};
+use radfin_service::config::{Common, listen, parse_or, var_or};
 use radfin_service::supervise::Supervisor;
 use tokio::net::TcpListener;
 
@@ -47,6 +49,29 @@ pub struct Config {
     pub http_listen: SocketAddr,
     /// `RADFIN_DASHBOARD_REFRESH_MS`, default 5000: how often the page refreshes its panels.
     pub refresh: Duration,
+    /// `RADFIN_LEDGER_URL`, default http://127.0.0.1:7053: where the documents come from.
+    pub ledger_url: String,
+    /// `RADFIN_PRICING_URL`, default http://127.0.0.1:7052: the parties' profiles on documents.
+    pub pricing_url: String,
+    /// Who issues the documents, as on `radfin invoices pdf`: `RADFIN_SUPPLIER_NAME` (default
+    /// radfin), `RADFIN_SUPPLIER_ADDRESS` (lines separated by `\n`), `RADFIN_SUPPLIER_GSTIN`,
+    /// `RADFIN_SUPPLIER_STATE_CODE` (default 29), `RADFIN_SUPPLIER_PAN`.
+    pub supplier: radfin_pdf::Supplier,
+    /// `RADFIN_METRICS_LISTEN`, default 127.0.0.1:9104: Prometheus `/metrics` (a listener of
+    /// its own, as every service's, not the dashboard's).
+    pub metrics: radfin_service::metrics::Listen,
+}
+
+/// The supplier as the environment names it (the same variables the ledger and the CLI read).
+fn supplier_from_env() -> radfin_pdf::Supplier {
+    let optional = |name: &str| std::env::var(name).ok();
+    radfin_pdf::Supplier::from_config(
+        &var_or("RADFIN_SUPPLIER_NAME", "radfin"),
+        &var_or("RADFIN_SUPPLIER_ADDRESS", ""),
+        optional("RADFIN_SUPPLIER_GSTIN").as_deref(),
+        &var_or("RADFIN_SUPPLIER_STATE_CODE", "29"),
+        optional("RADFIN_SUPPLIER_PAN").as_deref(),
+    )
 }
 
 impl Config {
@@ -55,17 +80,26 @@ impl Config {
             listen: listen("RADFIN_REPORTING_LISTEN", 7054)?,
             http_listen: parse_or("RADFIN_REPORTING_HTTP", SocketAddr::from(([127, 0, 0, 1], 7080)))?,
             refresh: Duration::from_millis(parse_or("RADFIN_DASHBOARD_REFRESH_MS", 5000)?),
+            ledger_url: var_or("RADFIN_LEDGER_URL", "http://127.0.0.1:7053"),
+            pricing_url: var_or("RADFIN_PRICING_URL", "http://127.0.0.1:7052"),
+            supplier: supplier_from_env(),
+            metrics: radfin_service::metrics::Listen::from_env(9104)?,
             common: Common::from_env()?,
         })
     }
 
-    /// Defaults for everything but the common settings (tests: both listeners on port 0).
-    pub fn with_common(common: Common) -> Self {
+    /// Defaults for everything but the common settings and where the ledger and pricing are
+    /// (tests: both listeners on port 0, the supplier `radfin` in state 29).
+    pub fn with_common(common: Common, ledger_url: String, pricing_url: String) -> Self {
         Self {
             common,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             http_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             refresh: Duration::from_secs(5),
+            ledger_url,
+            pricing_url,
+            supplier: radfin_pdf::Supplier { name: "radfin".into(), state_code: "29".into(), ..Default::default() },
+            metrics: radfin_service::metrics::Listen::ephemeral(),
         }
     }
 }
@@ -88,10 +122,21 @@ pub async fn serve(
     let auth = config.common.auth(&pool)?;
     let reporting = Arc::new(Reporting::new(pool));
 
-    let mut supervisor = Supervisor::new();
+    let mut supervisor = Supervisor::new().with_tls(config.common.tls.server.clone());
+    radfin_service::metrics::spawn(&mut supervisor, "reporting", &config.metrics, reporting.pool()).await?;
     {
-        let dashboard =
-            http::Dashboard { reporting: Arc::clone(&reporting), auth: auth.clone(), refresh: config.refresh };
+        let documents = documents::Documents::new(
+            &config.ledger_url,
+            &config.pricing_url,
+            &config.common.tls.client,
+            config.supplier.clone(),
+        )?;
+        let dashboard = http::Dashboard {
+            reporting: Arc::clone(&reporting),
+            auth: auth.clone(),
+            refresh: config.refresh,
+            documents,
+        };
         let mut draining = supervisor.draining();
         let addr = http_listener.local_addr().context("http listener address")?;
         supervisor.spawn("http", async move {

@@ -87,7 +87,7 @@ pub struct Table {
 }
 
 impl Table {
-    fn new(columns: &[&'static str]) -> Table {
+    pub(crate) fn new(columns: &[&'static str]) -> Table {
         Table { columns: columns.to_vec(), rows: Vec::new(), meta: None }
     }
 

@@ -33,6 +33,34 @@ pub enum ReportingError {
     Storage(#[from] StorageError),
     #[error("{0}")]
     Internal(String),
+    /// What the ledger answered (the dashboard's documents are the ledger's); its message is
+    /// the ledger's own, written for clients.
+    #[error("ledger: {}", .0.message())]
+    Ledger(tonic::Status),
+}
+
+use radfin_service::error::GrpcError;
+
+impl GrpcError for ReportingError {
+    fn code(&self) -> tonic::Code {
+        match self {
+            ReportingError::InvalidArgument { .. } => tonic::Code::InvalidArgument,
+            ReportingError::NotFound(_) => tonic::Code::NotFound,
+            ReportingError::Storage(e) => e.code(),
+            ReportingError::Internal(_) => tonic::Code::Internal,
+            ReportingError::Ledger(status) => status.code(),
+        }
+    }
+
+    fn client_message(&self) -> String {
+        match self {
+            ReportingError::Storage(e) => e.client_message(),
+            // The ledger's message is already written for clients.
+            ReportingError::Ledger(status) => format!("ledger: {}", status.message()),
+            ReportingError::Internal(_) => "internal error (details are in the service's log)".to_owned(),
+            e => e.to_string(),
+        }
+    }
 }
 
 impl ReportingError {
@@ -40,17 +68,9 @@ impl ReportingError {
         ReportingError::InvalidArgument { field, message: message.into() }
     }
 
-    /// As a gRPC status; storage failures are logged here, where they are handled.
+    /// As a gRPC status (see [`radfin_service::error`]).
     pub fn status(&self) -> tonic::Status {
-        match self {
-            ReportingError::InvalidArgument { .. } => tonic::Status::invalid_argument(self.to_string()),
-            ReportingError::NotFound(m) => tonic::Status::not_found(m.clone()),
-            ReportingError::Storage(e) => radfin_service::grpc::storage_status(e),
-            ReportingError::Internal(m) => {
-                tracing::error!(error = %m, "reporting query failed");
-                tonic::Status::internal("internal error")
-            }
-        }
+        radfin_service::error::to_status(self)
     }
 
     /// As an HTTP status and a message for the client.
@@ -59,6 +79,8 @@ impl ReportingError {
         let code = match status.code() {
             tonic::Code::InvalidArgument => http::StatusCode::BAD_REQUEST,
             tonic::Code::NotFound => http::StatusCode::NOT_FOUND,
+            tonic::Code::Unauthenticated => http::StatusCode::UNAUTHORIZED,
+            tonic::Code::PermissionDenied => http::StatusCode::FORBIDDEN,
             tonic::Code::Unavailable => http::StatusCode::SERVICE_UNAVAILABLE,
             _ => http::StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -106,7 +106,7 @@ pub async fn run(
         () = tx.closed() => Ok(()),
     };
     if let Err(e) = result {
-        let _ = tx.send(Err(radfin_service::grpc::storage_status(&e))).await;
+        let _ = tx.send(Err(radfin_service::error::to_status(&e))).await;
     }
 }
 

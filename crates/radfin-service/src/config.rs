@@ -4,6 +4,7 @@
 use std::fmt::Display;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 
@@ -39,15 +40,20 @@ pub fn required(name: &str) -> anyhow::Result<String> {
 pub struct Common {
     /// PostgreSQL URL, connecting as the service's own role (`RADFIN_DATABASE_URL`).
     pub database_url: String,
-    /// NATS URL (`RADFIN_NATS_URL`).
-    pub nats_url: String,
-    /// Prefix of subjects and stream names (`RADFIN_BUS_PREFIX`): isolates environments.
-    pub bus_prefix: String,
+    /// NATS and JetStream: the URL (`RADFIN_NATS_URL`), the prefix of subjects and stream names
+    /// (`RADFIN_BUS_PREFIX`, isolating environments), stream replicas
+    /// (`RADFIN_NATS_REPLICAS`, 3 on a production cluster), deliveries per message
+    /// (`RADFIN_NATS_MAX_DELIVER`), the acknowledgement deadline (`RADFIN_NATS_ACK_WAIT_SECS`)
+    /// and retention (`RADFIN_NATS_MAX_AGE_DAYS`, 0: keep every message), validated.
+    pub bus: radfin_bus::BusConfig,
     /// IANA time zone of periods (`RADFIN_BUSINESS_TZ`).
     pub business_tz: String,
     /// The bearer tokens and their roles (`RADFIN_AUTH_TOKENS_FILE`, see [`crate::auth`]);
     /// `None` disables authentication (every caller is admin `anonymous`).
     pub auth_tokens_file: Option<PathBuf>,
+    /// TLS of the gRPC server and of the clients of other services (`RADFIN_TLS_*`, see
+    /// [`crate::tls`]); the default is plaintext.
+    pub tls: crate::tls::Tls,
 }
 
 impl Common {
@@ -55,12 +61,7 @@ impl Common {
     /// service starts with.
     pub async fn connect(&self, pool_size: usize) -> anyhow::Result<(radfin_db::Pool, radfin_bus::Bus)> {
         let pool = radfin_db::pool(&self.database_url, pool_size).await.context("database")?;
-        let config = radfin_bus::BusConfig {
-            url: self.nats_url.clone(),
-            prefix: self.bus_prefix.clone(),
-            ..radfin_bus::BusConfig::default()
-        };
-        let bus = radfin_bus::Bus::connect(&config).await.context("nats")?;
+        let bus = radfin_bus::Bus::connect(&self.bus).await.context("nats")?;
         bus.ensure_streams().await.context("streams")?;
         Ok((pool, bus))
     }
@@ -75,12 +76,29 @@ impl Common {
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
             database_url: required("RADFIN_DATABASE_URL")?,
-            nats_url: var_or("RADFIN_NATS_URL", "nats://127.0.0.1:4222"),
-            bus_prefix: var_or("RADFIN_BUS_PREFIX", "radfin"),
+            bus: bus_from_env()?,
             business_tz: var_or("RADFIN_BUSINESS_TZ", "Asia/Kolkata"),
             auth_tokens_file: std::env::var_os(crate::auth::TOKENS_FILE_ENV)
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
+            tls: crate::tls::Tls::from_env()?,
         })
     }
+}
+
+/// The bus settings of [`Common::bus`] from the environment, validated.
+fn bus_from_env() -> anyhow::Result<radfin_bus::BusConfig> {
+    let defaults = radfin_bus::BusConfig::default();
+    let secs = |name: &str, default: Duration| parse_or(name, default.as_secs()).map(Duration::from_secs);
+    let config = radfin_bus::BusConfig {
+        url: var_or("RADFIN_NATS_URL", &defaults.url),
+        prefix: var_or("RADFIN_BUS_PREFIX", &defaults.prefix),
+        replicas: parse_or("RADFIN_NATS_REPLICAS", defaults.replicas)?,
+        max_deliver: parse_or("RADFIN_NATS_MAX_DELIVER", defaults.max_deliver)?,
+        ack_wait: secs("RADFIN_NATS_ACK_WAIT_SECS", defaults.ack_wait)?,
+        max_age: Duration::from_secs(24 * 3600 * parse_or::<u64>("RADFIN_NATS_MAX_AGE_DAYS", 0)?),
+        ..defaults
+    };
+    config.validate().context("RADFIN_NATS_* / RADFIN_BUS_PREFIX")?;
+    Ok(config)
 }

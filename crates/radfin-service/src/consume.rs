@@ -18,17 +18,22 @@
 //!
 //! Handlers must therefore be idempotent (a message may be handled again, alone or with others)
 //! and may be called with any subset of a batch, in the batch's order.
+//!
+//! Each consumer reports its batches (size, time to settle), acks, redeliveries, dead letters
+//! and lag as Prometheus metrics labelled with its name ([`crate::metrics`]).
 
 use std::future::Future;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use futures::future::join_all;
+use opentelemetry::trace::TraceContextExt as _;
 use radfin_bus::{Bus, BusError, Consumer, Delivery};
 use radfin_db::StorageError;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::metrics;
 use crate::shutdown::Shutdown;
 
 /// Longest wait between two attempts at a batch that failed with a retryable error (jitter adds
@@ -140,8 +145,23 @@ where
         keep_alive: keep_alive_interval(consumer.ack_wait()),
         shutdown: shutdown.clone(),
     };
+    // The consumer's counters start at 0, so they are scraped before anything happens.
+    ::metrics::counter!(metrics::CONSUMER_ACKED, "consumer" => name).increment(0);
+    ::metrics::counter!(metrics::CONSUMER_REDELIVERIES, "consumer" => name).increment(0);
+    for kind in ["undecodable", "permanent"] {
+        ::metrics::counter!(metrics::DEAD_LETTERS, "consumer" => name, "reason" => kind).increment(0);
+    }
     let mut fetch_backoff = None;
+    let mut backlog_due = tokio::time::Instant::now();
     loop {
+        if backlog_due <= tokio::time::Instant::now() {
+            backlog_due = tokio::time::Instant::now() + metrics::SAMPLE_INTERVAL;
+            // A consumer deleted on the server is never coming back by itself: the task fails, so
+            // the service turns NOT_SERVING and exits, and its restart creates the consumer anew.
+            if let Err(gone @ radfin_bus::BusError::ConsumerGone { .. }) = record_backlog(name, consumer).await {
+                return Err(gone.into());
+            }
+        }
         let fetched = tokio::select! {
             fetched = consumer.fetch(batching.max, batching.wait) => fetched,
             () = shutdown.requested() => return Ok(()),
@@ -163,14 +183,54 @@ where
         if deliveries.is_empty() {
             continue;
         }
-        let span = tracing::info_span!("consume", consumer = name, messages = deliveries.len());
-        if let Err(e) = span.set_parent(deliveries[0].parent_context()) {
-            tracing::debug!(error = %e, "no trace context to continue");
+        ::metrics::histogram!(metrics::CONSUMER_BATCH_SIZE, "consumer" => name).record(deliveries.len() as f64);
+        let redelivered = deliveries.iter().filter(|d| d.delivered() > 1).count();
+        if redelivered > 0 {
+            ::metrics::counter!(metrics::CONSUMER_REDELIVERIES, "consumer" => name).increment(redelivered as u64);
         }
+        let started = std::time::Instant::now();
+        let span = batch_span(name, &deliveries);
         if consuming.batch(deliveries, &decode, &mut handle).instrument(span).await == Flow::Stop {
             return Ok(());
         }
+        ::metrics::histogram!(metrics::CONSUMER_BATCH_DURATION, "consumer" => name)
+            .record(started.elapsed().as_secs_f64());
     }
+}
+
+/// The span of handling a batch (everything the handler does is within it): a child of the
+/// first message's publisher (the trace context of its headers), so that the trace of a
+/// message goes on through the handler's database writes and publishes; linked to the
+/// publishers of the batch's other messages that are not of that same span, so that each of
+/// their traces leads to it. A batch of messages of one trace (a submitted batch, what one
+/// priced batch published) is wholly in that trace.
+fn batch_span(name: &'static str, deliveries: &[Delivery]) -> tracing::Span {
+    let span = tracing::info_span!(
+        "consume",
+        otel.name = %format_args!("{name} process"),
+        otel.kind = "consumer",
+        consumer = name,
+        messages = deliveries.len(),
+        messaging.system = "nats",
+        messaging.operation.type = "process",
+        messaging.batch.message_count = deliveries.len(),
+    );
+    let mut publishers =
+        deliveries.iter().map(|d| d.parent_context().span().span_context().clone()).filter(|c| c.is_valid());
+    let Some(parent) = publishers.next() else {
+        return span;
+    };
+    if let Err(e) = span.set_parent(opentelemetry::Context::new().with_remote_span_context(parent.clone())) {
+        tracing::debug!(error = %e, "no trace context to continue");
+    }
+    let mut linked = vec![parent.span_id()];
+    for publisher in publishers {
+        if !linked.contains(&publisher.span_id()) {
+            linked.push(publisher.span_id());
+            span.add_link(publisher);
+        }
+    }
+    span
 }
 
 /// What handling a batch needs besides the service's functions.
@@ -223,6 +283,7 @@ impl Consuming<'_> {
                     }
                     (backoff, attempt) = (None, 0);
                     self.ack(&part).await;
+                    ::metrics::counter!(metrics::CONSUMER_ACKED, "consumer" => self.name).increment(part.len() as u64);
                 }
                 Err(e) if is_retryable(&e) => {
                     attempt += 1;
@@ -256,7 +317,7 @@ impl Consuming<'_> {
                             %reason,
                             "message failed on its own with a permanent error; dead-lettering it"
                         );
-                        if self.dead_letter(delivery, &reason, &parts).await == Flow::Stop {
+                        if self.dead_letter(delivery, "permanent", &reason, &parts).await == Flow::Stop {
                             return Flow::Stop;
                         }
                     } else {
@@ -294,7 +355,7 @@ impl Consuming<'_> {
                 }
                 Err(reason) => {
                     tracing::error!(consumer = self.name, subject = d.subject(), %reason, "undecodable message; dead-lettering it");
-                    if self.dead_letter(&d, &reason, &[]).await == Flow::Stop {
+                    if self.dead_letter(&d, "undecodable", &reason, &[]).await == Flow::Stop {
                         return None;
                     }
                 }
@@ -314,12 +375,16 @@ impl Consuming<'_> {
     }
 
     /// Dead-letters `delivery`, waiting out a broker outage (with backoff) while keeping it
-    /// and `rest` alive. A dead letter the broker refuses for good is left to be delivered again.
-    async fn dead_letter(&self, delivery: &Delivery, reason: &str, rest: &[Vec<Delivery>]) -> Flow {
+    /// and `rest` alive, and counts it by `kind` of reason. A dead letter the broker refuses for
+    /// good is left to be delivered again.
+    async fn dead_letter(&self, delivery: &Delivery, kind: &'static str, reason: &str, rest: &[Vec<Delivery>]) -> Flow {
         let mut backoff = None;
         loop {
             match delivery.dead_letter(self.bus, reason).await {
-                Ok(_) => return Flow::Continue,
+                Ok(_) => {
+                    ::metrics::counter!(metrics::DEAD_LETTERS, "consumer" => self.name, "reason" => kind).increment(1);
+                    return Flow::Continue;
+                }
                 Err(e) if e.is_retryable() => {
                     let delay = next_delay(&mut backoff, self.batching);
                     tracing::warn!(
@@ -374,6 +439,26 @@ impl Consuming<'_> {
         tokio::select! {
             output = work => output,
             () = keep_alive => unreachable!("keeping alive never ends"),
+        }
+    }
+}
+
+/// Sets the consumer's lag gauges from the server's count (a failure is logged, the gauges keep
+/// their last values) and passes the failure on.
+async fn record_backlog(name: &'static str, consumer: &Consumer) -> Result<(), radfin_bus::BusError> {
+    match tokio::time::timeout(Duration::from_secs(2), consumer.backlog()).await {
+        Ok(Ok(backlog)) => {
+            ::metrics::gauge!(metrics::CONSUMER_LAG, "consumer" => name).set(backlog.pending as f64);
+            ::metrics::gauge!(metrics::CONSUMER_ACK_PENDING, "consumer" => name).set(backlog.ack_pending as f64);
+            Ok(())
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(consumer = name, error = %e, "cannot read the consumer's backlog");
+            Err(e)
+        }
+        Err(_) => {
+            tracing::debug!(consumer = name, "reading the consumer's backlog timed out");
+            Ok(())
         }
     }
 }

@@ -43,6 +43,7 @@ use tonic_health::ServingStatus;
 use crate::auth::Auth;
 use crate::grpc;
 use crate::shutdown::{self, Shutdown, Trigger};
+use crate::tls::ServerTls;
 
 /// How long in-flight gRPC calls may take to finish once draining began, and then again how long
 /// the tasks may take to stop: together within Kubernetes' default 30 s grace period.
@@ -57,6 +58,7 @@ pub struct Supervisor {
     stop: Trigger,
     stopped: Shutdown,
     drain_deadline: Duration,
+    tls: Option<ServerTls>,
 }
 
 impl Default for Supervisor {
@@ -88,12 +90,20 @@ impl Supervisor {
             stop,
             stopped,
             drain_deadline: DRAIN_DEADLINE,
+            tls: None,
         }
     }
 
     /// Another deadline for each of the two drains (gRPC calls, then tasks) than [`DRAIN_DEADLINE`].
     pub fn with_drain_deadline(mut self, deadline: Duration) -> Self {
         self.drain_deadline = deadline;
+        self
+    }
+
+    /// Serves TLS, or mutual TLS, with `tls` ([`crate::config::Common::tls`]'s `server`, set by
+    /// `RADFIN_TLS_CERT` and its siblings); `None`, the default, serves plaintext.
+    pub fn with_tls(mut self, tls: Option<ServerTls>) -> Self {
+        self.tls = tls;
         self
     }
 
@@ -116,8 +126,8 @@ impl Supervisor {
         self.names.insert(handle.id(), name);
     }
 
-    /// Serves `routes` (with health and reflection, every call checked by `auth`, as
-    /// [`grpc::serve`]) on `listener` until `shutdown` resolves or a supervised task fails, then
+    /// Serves `routes` (with health and reflection, every call checked by `auth`, TLS as
+    /// [`Supervisor::with_tls`] set, as [`grpc::serve`]) on `listener` until `shutdown` resolves or a supervised task fails, then
     /// drains the server and stops the tasks. `Err` when a task failed, did not stop in time, or
     /// the server failed.
     pub async fn serve(
@@ -129,10 +139,12 @@ impl Supervisor {
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
         let (health, health_service) = tonic_health::server::health_reporter();
-        let server = grpc::serve_with_health(listener, routes, names, auth, health.clone(), health_service, {
-            let mut draining = self.draining.clone();
-            async move { draining.requested().await }
-        });
+        let tls = self.tls.take();
+        let server =
+            grpc::serve_with_health(listener, routes, names, auth, tls.as_ref(), health.clone(), health_service, {
+                let mut draining = self.draining.clone();
+                async move { draining.requested().await }
+            });
         tokio::pin!(server, shutdown);
 
         let mut failures: Vec<String> = Vec::new();

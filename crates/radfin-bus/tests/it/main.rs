@@ -1,5 +1,5 @@
-//! radfin-bus against a real NATS JetStream server (`RADFIN_NATS_URL`, default
-//! `nats://127.0.0.1:4222`). Every test has its own prefix, hence its own streams, so tests run
+//! radfin-bus against a real NATS JetStream server (`RADFIN_TEST_NATS_URL`, else
+//! `RADFIN_NATS_URL`, else `nats://127.0.0.1:4222`). Every test has its own prefix, hence its own streams, so tests run
 //! in parallel; each deletes its streams at the end (best effort).
 
 use std::sync::Once;
@@ -25,7 +25,7 @@ const DEADLINE: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(250);
 
 fn nats_url() -> String {
-    std::env::var("RADFIN_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+    radfin_bus::testing::nats_url()
 }
 
 /// A prefix no other test (or test run) uses.

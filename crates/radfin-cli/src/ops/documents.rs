@@ -14,7 +14,7 @@ use radfin_proto::ledger::v1::{
 use radfin_proto::pricing::v1::{GetClientRequest, GetProviderRequest};
 
 use super::json::modality;
-use super::{CliError, Ctx, Rpc, exit, period_filter, positive_decimal};
+use super::{CliError, Ctx, Rpc, exit, period_filter, positive_decimal, required};
 use crate::table::{self, grouped, or_dash};
 
 // ---------------------------------------------------------------------------------------------
@@ -319,6 +319,7 @@ pub async fn invoices(ctx: &Ctx, cmd: InvoicesCommand, out: &mut dyn Write) -> R
                 .await
                 .rpc(&ctx.ledger, "GetInvoice")
                 .map_err(|e| e.hint(exit::NOT_FOUND, "`radfin invoices list` lists the invoices"))?;
+            let invoice = required(invoice.invoice, "GetInvoice", "invoice")?;
             ctx.emit(out, &invoice, |out| print_invoice(out, &invoice))
         }
         InvoicesCommand::Pdf(args) => {
@@ -327,6 +328,7 @@ pub async fn invoices(ctx: &Ctx, cmd: InvoicesCommand, out: &mut dyn Write) -> R
                 .await
                 .rpc(&ctx.ledger, "GetInvoice")
                 .map_err(|e| e.hint(exit::NOT_FOUND, "`radfin invoices list` lists the invoices"))?;
+            let invoice = required(invoice.invoice, "GetInvoice", "invoice")?;
             let recipient = client_party(ctx, &invoice.client_id, &invoice.issue_date).await;
             let pdf = radfin_pdf::invoice_pdf(&invoice, &args.supplier.supplier(), &recipient)
                 .map_err(|e| cannot_render(&invoice.number, &e))?;
@@ -382,6 +384,7 @@ pub async fn statements(ctx: &Ctx, cmd: StatementsCommand, out: &mut dyn Write) 
                 .await
                 .rpc(&ctx.ledger, "GetPayoutStatement")
                 .map_err(|e| e.hint(exit::NOT_FOUND, "`radfin statements list` lists the payout statements"))?;
+            let statement = required(statement.statement, "GetPayoutStatement", "statement")?;
             ctx.emit(out, &statement, |out| print_statement(out, &statement))
         }
         StatementsCommand::Pdf(args) => {
@@ -390,6 +393,7 @@ pub async fn statements(ctx: &Ctx, cmd: StatementsCommand, out: &mut dyn Write) 
                 .await
                 .rpc(&ctx.ledger, "GetPayoutStatement")
                 .map_err(|e| e.hint(exit::NOT_FOUND, "`radfin statements list` lists the payout statements"))?;
+            let statement = required(statement.statement, "GetPayoutStatement", "statement")?;
             let provider = provider_party(ctx, &statement.provider_id, &statement.issue_date).await;
             let pdf = radfin_pdf::payout_statement_pdf(&statement, &args.supplier.supplier(), &provider)
                 .map_err(|e| cannot_render(&statement.number, &e))?;
@@ -415,6 +419,7 @@ pub async fn account(ctx: &Ctx, args: &AccountArgs, out: &mut dyn Write) -> Resu
         .await
         .rpc(&ctx.ledger, "GetClientStatement")
         .map_err(|e| e.hint(exit::NOT_FOUND, "`radfin parties` lists the clients"))?;
+    let statement = required(statement.statement, "GetClientStatement", "statement")?;
     ctx.emit(out, &statement, |out| {
         writeln!(out, "Account of {} (invoices − credit notes = total due)", statement.client_id)?;
         let mut t = table::new(&["Kind", "Number", "Period", "Issued", "Currency", "Amount", "Balance"], 5);
@@ -501,6 +506,7 @@ pub async fn credit_note(ctx: &Ctx, args: &CreditNoteArgs, out: &mut dyn Write) 
         .await
         .rpc(&ctx.ledger, "IssueCreditNote")
         .map_err(|e| e.hint(exit::NOT_FOUND, "`radfin invoices list` lists the invoices"))?;
+    let note = required(note.credit_note, "IssueCreditNote", "credit_note")?;
     ctx.emit(out, &note, |out| print_credit_note(out, &note))
 }
 
@@ -621,14 +627,13 @@ pub struct SupplierArgs {
 
 impl SupplierArgs {
     pub fn supplier(&self) -> radfin_pdf::Supplier {
-        let present = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
-        radfin_pdf::Supplier {
-            name: self.name.trim().to_owned(),
-            address: self.address.replace("\\n", "\n"),
-            gstin: present(&self.gstin),
-            state_code: self.state_code.trim().to_owned(),
-            pan: present(&self.pan),
-        }
+        radfin_pdf::Supplier::from_config(
+            &self.name,
+            &self.address,
+            self.gstin.as_deref(),
+            &self.state_code,
+            self.pan.as_deref(),
+        )
     }
 }
 
@@ -648,16 +653,6 @@ fn write_pdf(ctx: &Ctx, out: &mut dyn Write, number: &str, file: Option<&Path>, 
     ctx.emit(out, &written, |out| writeln!(out, "{number}: {} ({} bytes)", path.display(), pdf.len()))
 }
 
-/// The version of a profile in force on `date` (`YYYY-MM-DD`): the latest effective on or before
-/// it, else the earliest.
-fn in_force<'a, T>(versions: &'a [T], date: &str, effective_from: impl Fn(&T) -> &str) -> Option<&'a T> {
-    versions
-        .iter()
-        .filter(|v| effective_from(v) <= date)
-        .max_by(|a, b| effective_from(a).cmp(effective_from(b)))
-        .or_else(|| versions.iter().min_by(|a, b| effective_from(a).cmp(effective_from(b))))
-}
-
 /// What the document alone cannot say about a party: pricing's profile, when pricing answers.
 fn profile_unavailable(what: &str, id: &str, e: &CliError) {
     eprintln!("radfin: note: no {what} profile of {id} from pricing ({e}); the document's own details are printed");
@@ -671,23 +666,13 @@ async fn client_party(ctx: &Ctx, client_id: &str, date: &str) -> radfin_pdf::Par
         Ok(mut pricing) => pricing.get_client(request).await.rpc(&ctx.pricing, "GetClient"),
         Err(e) => Err(e),
     };
-    let clients = match response {
-        Ok(r) => r.clients,
+    match response {
+        Ok(r) => radfin_pdf::client_party(&r.clients, date),
         Err(e) => {
             profile_unavailable("client", client_id, &e);
-            return radfin_pdf::Party::default();
+            radfin_pdf::Party::default()
         }
-    };
-    let present = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
-    in_force(&clients, date, |c| c.effective_from.as_str()).map_or_else(radfin_pdf::Party::default, |c| {
-        radfin_pdf::Party {
-            name: c.name.clone(),
-            country: c.country.clone(),
-            gstin: present(&c.gstin),
-            state_code: present(&c.state_code),
-            ..radfin_pdf::Party::default()
-        }
-    })
+    }
 }
 
 /// A provider's name and PAN from pricing (empty when pricing cannot say).
@@ -697,20 +682,13 @@ async fn provider_party(ctx: &Ctx, provider_id: &str, date: &str) -> radfin_pdf:
         Ok(mut pricing) => pricing.get_provider(request).await.rpc(&ctx.pricing, "GetProvider"),
         Err(e) => Err(e),
     };
-    let providers = match response {
-        Ok(r) => r.providers,
+    match response {
+        Ok(r) => radfin_pdf::provider_party(&r.providers, date),
         Err(e) => {
             profile_unavailable("provider", provider_id, &e);
-            return radfin_pdf::Party::default();
+            radfin_pdf::Party::default()
         }
-    };
-    in_force(&providers, date, |p| p.effective_from.as_str()).map_or_else(radfin_pdf::Party::default, |p| {
-        radfin_pdf::Party {
-            name: p.name.clone(),
-            pan: Some(p.pan.trim().to_owned()).filter(|p| !p.is_empty()),
-            ..radfin_pdf::Party::default()
-        }
-    })
+    }
 }
 
 #[cfg(test)]
@@ -763,13 +741,5 @@ mod pdf_tests {
             ops(&["credit-notes", "--client", "HOSP-001"]),
             Command::CreditNotes(CreditNotesArgs { command: None, client: Some(_), .. })
         ));
-    }
-
-    #[test]
-    fn the_profile_in_force_on_the_issue_date_is_used() {
-        let versions = ["2025-04-01", "2026-01-15", "2026-03-01"];
-        assert_eq!(in_force(&versions, "2026-02-01", |v| v), Some(&"2026-01-15"));
-        assert_eq!(in_force(&versions, "2024-01-01", |v| v), Some(&"2025-04-01"));
-        assert_eq!(in_force(&[] as &[&str], "2026-02-01", |v| v), None);
     }
 }

@@ -16,19 +16,20 @@ use std::collections::BTreeMap;
 use radfin_proto::common::v1::{Grade, Modality};
 use radfin_proto::ingest::v1::{ListSyncRunsResponse, SyncOutcome, SyncRejectedRow, SyncRun, SyncTrigger};
 use radfin_proto::ledger::v1::{
-    AuditEvent, ClientDifference, ClientStatement, ClientTotals, ClosePeriodResponse, CreditNote, CreditNoteLine,
-    CurrencyBalance, Effects, FxRateUsed, Invoice, InvoiceLine, ListAuditEventsResponse, ListCreditNotesResponse,
-    ListInvoicesResponse, ListPayoutStatementsResponse, ListPeriodsResponse, ListRunsResponse, PayoutLine,
-    PayoutStatement, Period, PeriodState, ProviderDifference, RerunManifest, RerunMode, RerunPeriodResponse,
-    RuleVersionsUsed, Run, StatementEntry, SummarizePeriodResponse, TaxLine,
+    AuditChainProblem, AuditEvent, ClientDifference, ClientStatement, ClientTotals, ClosePeriodResponse, CreditNote,
+    CreditNoteLine, CurrencyBalance, Effects, FxRateUsed, Invoice, InvoiceLine, ListAuditEventsResponse,
+    ListCreditNotesResponse, ListInvoicesResponse, ListPayoutStatementsResponse, ListPeriodsResponse, ListRunsResponse,
+    PayoutLine, PayoutStatement, Period, PeriodState, ProviderDifference, RerunManifest, RerunMode,
+    RerunPeriodResponse, RuleVersionsUsed, Run, StatementEntry, SummarizePeriodResponse, TaxLine,
+    VerifyAuditLogResponse,
 };
 use radfin_proto::pricing::v1::{
     Client, FxRate, HeldReport, ListClientsResponse, ListFxRatesResponse, ListHeldReportsResponse,
-    ListProvidersResponse, ListRuleVersionsResponse, Provider, PutFxRateResponse, PutRulesResponse, RuleVersion,
+    ListProvidersResponse, ListRuleVersionsResponse, Provider, PutFxRateResponse, RuleVersion,
 };
 use serde_json::{Map, Value};
 
-use super::reference::{AllRuleVersions, FxPut, Parties, PartiesPut};
+use super::reference::{AllRuleVersions, FxPut, Parties, PartiesPut, RulesPut};
 use super::reports::{Rejection, SubmitSummary};
 
 /// A value printed by `--output json`.
@@ -64,7 +65,7 @@ macro_rules! numbers {
     )+};
 }
 
-numbers!(u32, u64, i32, usize);
+numbers!(u32, u64, i32, i64, usize);
 
 impl<T: ToJson> ToJson for Vec<T> {
     fn to_json(&self) -> Value {
@@ -160,7 +161,6 @@ messages! {
     Client { client_id, name, country, state_code, gstin, currency, effective_from }
     ListProvidersResponse { providers }
     ListClientsResponse { clients }
-    PutRulesResponse { version, recorded_at }
     RuleVersion { version, effective_from, recorded_at, recorded_by, document }
     ListRuleVersionsResponse { versions }
     FxRate { rate_date, currency, inr_per_unit, source, fetched_at, in_effect }
@@ -230,12 +230,15 @@ messages! {
     // ledger: audit
     AuditEvent { id, at, actor, role, action, target, reason, outcome, details: embedded }
     ListAuditEventsResponse { events }
+    AuditChainProblem { seq, id, kind, message }
+    VerifyAuditLogResponse { intact, rows_checked, last, problems, problems_omitted }
 
     // the CLI's own summaries
     Rejection { position, report_id, revision, reasons }
     SubmitSummary { file, reports, batches, accepted, unchanged, rejected, periods, rejections }
     Parties { providers, clients }
     PartiesPut { providers, clients }
+    RulesPut { version, recorded_at }
     AllRuleVersions { provider, clients }
     FxPut { rates, inserted, unchanged }
 }

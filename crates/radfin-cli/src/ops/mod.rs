@@ -22,9 +22,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use radfin_proto::ingest::v1::ingest_service_client::IngestServiceClient;
 use radfin_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 use radfin_proto::pricing::v1::pricing_service_client::PricingServiceClient;
+use radfin_service::tls::ClientTls;
 use serde::Deserialize;
 use tonic::Code;
-use tonic::transport::Channel;
 
 use self::json::ToJson;
 use crate::connect::{self, AuthChannel, Bearer};
@@ -38,10 +38,13 @@ Each command is a thin gRPC client of the services (ingest, pricing, ledger).
 Connection: --ingest/--pricing/--ledger (or RADFIN_INGEST_URL, RADFIN_PRICING_URL, \
 RADFIN_LEDGER_URL, or `ingest`/`pricing`/`ledger` in the config file), default \
 http://127.0.0.1:7051, :7052, :7053. The bearer token is RADFIN_TOKEN, else `token` in the config \
-file: RADFIN_CONFIG, else $XDG_CONFIG_HOME/radfin/config.toml, else ~/.config/radfin/config.toml.
+file: RADFIN_CONFIG, else $XDG_CONFIG_HOME/radfin/config.toml, else ~/.config/radfin/config.toml. \
+An https:// URL is TLS: RADFIN_TLS_CA trusts that CA (else the system's roots), and \
+RADFIN_TLS_CLIENT_CERT with RADFIN_TLS_CLIENT_KEY is the client certificate mutual TLS asks for.
 
-Output: tables for people; --output json prints the response as JSON (field names as in the \
-.proto files, enumerations by name without their prefix, money as decimal strings).
+Output: tables for people; --output json prints the response as JSON, or the one thing it \
+wraps (the invoice, statement, credit note, rule version or sync run), with field names as in the \
+.proto files, enumerations by name without their prefix, money as decimal strings.
 
 Exit codes:
   0  ok
@@ -51,7 +54,8 @@ Exit codes:
   4  invalid argument or failed precondition: refused by the service, or by radfin before \
 sending (malformed period, amount or file); also `submit` when any report was rejected
   5  unauthenticated or permission denied: set RADFIN_TOKEN to a token with the role needed
-  6  unavailable or deadline exceeded: the service is unreachable or busy, retry later";
+  6  unavailable or deadline exceeded: the service is unreachable or busy, retry later
+  7  `audit verify` found the audit log's hash chain broken (rows altered, inserted or removed)";
 
 /// The exit codes scripts can rely on (documented in [`LONG_ABOUT`]).
 pub mod exit {
@@ -62,6 +66,8 @@ pub mod exit {
     pub const REFUSED: u8 = 4;
     pub const DENIED: u8 = 5;
     pub const UNAVAILABLE: u8 = 6;
+    /// `audit verify` found the audit log's hash chain broken.
+    pub const TAMPERED: u8 = 7;
 }
 
 /// The exit code of a gRPC status: the one place statuses become exit codes.
@@ -174,6 +180,12 @@ impl<T> Rpc<T> for Result<tonic::Response<T>, tonic::Status> {
     }
 }
 
+/// The message a response wraps (`GetInvoiceResponse.invoice`, ...), which the service always
+/// sets: its absence is an error naming the method and the field.
+pub fn required<T>(value: Option<T>, method: &str, field: &str) -> Result<T, CliError> {
+    value.ok_or_else(|| CliError::other(format!("{method} returned no {field}")))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Options and configuration
 
@@ -250,6 +262,8 @@ pub struct Ctx {
     pub pricing: Endpoint,
     pub ledger: Endpoint,
     bearer: Bearer,
+    /// For `https://` URLs (`RADFIN_TLS_CA`, `RADFIN_TLS_CLIENT_CERT`, `RADFIN_TLS_CLIENT_KEY`).
+    tls: ClientTls,
 }
 
 impl Ctx {
@@ -274,13 +288,16 @@ impl Ctx {
             pricing: Endpoint { service: "pricing", url: url(&global.pricing, config.pricing, DEFAULT_PRICING_URL) },
             ledger: Endpoint { service: "ledger", url: url(&global.ledger, config.ledger, DEFAULT_LEDGER_URL) },
             bearer,
+            tls: ClientTls::from_env().map_err(|e| CliError::new(exit::USAGE, format!("{e:#}")))?,
         })
     }
 
     async fn channel(&self, endpoint: &Endpoint) -> Result<AuthChannel, CliError> {
         let url = &endpoint.url;
-        let channel = Channel::from_shared(url.clone())
-            .map_err(|e| CliError::invalid(format!("--{} {url:?} is not a URL: {e}", endpoint.service)))?
+        let channel = self
+            .tls
+            .endpoint(url)
+            .map_err(|e| CliError::invalid(format!("--{} {url:?}: {e:#}", endpoint.service)))?
             .connect_timeout(Duration::from_secs(5))
             .connect()
             .await
@@ -439,7 +456,7 @@ pub enum Command {
     CreditNote(documents::CreditNoteArgs),
     /// Credit notes, filtered by period, client or invoice; `credit-notes pdf NUMBER` renders one.
     CreditNotes(documents::CreditNotesArgs),
-    /// The audit log, newest first (role finance).
+    /// The audit log, newest first; `audit verify` checks its hash chain (role finance).
     Audit(audit::AuditArgs),
 }
 

@@ -15,7 +15,7 @@ use radfin_proto::pricing::v1::{
 use serde::Deserialize;
 
 use super::json::grade;
-use super::{CliError, Ctx, Rpc, exit, positive_decimal, read_input};
+use super::{CliError, Ctx, Rpc, exit, positive_decimal, read_input, required};
 use crate::table::{self, or_dash};
 
 // ---------------------------------------------------------------------------------------------
@@ -81,6 +81,14 @@ pub enum RulesCommand {
     },
 }
 
+/// The version `rules put` recorded: `PutProviderRulesResponse` or `PutClientRulesResponse`,
+/// whose fields are the same.
+pub struct RulesPut {
+    pub version: u32,
+    /// RFC 3339: when pricing recorded the version.
+    pub recorded_at: String,
+}
+
 /// Every rule version pricing holds (`rules list` without a target).
 pub struct AllRuleVersions {
     pub provider: Vec<RuleVersion>,
@@ -111,7 +119,8 @@ pub async fn rules(ctx: &Ctx, cmd: RulesCommand, out: &mut dyn Write) -> Result<
                 Target::Provider => pricing
                     .put_provider_rules(PutProviderRulesRequest { effective_from: effective_from.clone(), document })
                     .await
-                    .rpc(&ctx.pricing, "PutProviderRules"),
+                    .rpc(&ctx.pricing, "PutProviderRules")
+                    .map(|r| RulesPut { version: r.version, recorded_at: r.recorded_at }),
                 Target::Client(id) => pricing
                     .put_client_rules(PutClientRulesRequest {
                         client_id: id.clone(),
@@ -119,7 +128,8 @@ pub async fn rules(ctx: &Ctx, cmd: RulesCommand, out: &mut dyn Write) -> Result<
                         document,
                     })
                     .await
-                    .rpc(&ctx.pricing, "PutClientRules"),
+                    .rpc(&ctx.pricing, "PutClientRules")
+                    .map(|r| RulesPut { version: r.version, recorded_at: r.recorded_at }),
             }
             .map_err(|e| CliError { message: format!("{}: {}", file.display(), e.message), ..e })?;
             ctx.emit(out, &response, |out| {
@@ -149,6 +159,7 @@ pub async fn rules(ctx: &Ctx, cmd: RulesCommand, out: &mut dyn Write) -> Result<
                 .await
                 .rpc(&ctx.pricing, "GetRuleVersion")
                 .map_err(|e| e.hint(exit::NOT_FOUND, "`radfin rules list` lists the versions"))?;
+            let v = required(v.rule_version, "GetRuleVersion", "rule_version")?;
             ctx.emit(out, &v, |out| {
                 writeln!(
                     out,

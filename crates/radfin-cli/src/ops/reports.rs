@@ -15,7 +15,7 @@ use serde_json::Value;
 use tonic::Code;
 
 use super::json::{sync_outcome, sync_trigger};
-use super::{CliError, Ctx, Rpc, exit, period_filter, read_input, spinner};
+use super::{CliError, Ctx, Rpc, exit, period_filter, read_input, required, spinner};
 use crate::table;
 
 // ---------------------------------------------------------------------------------------------
@@ -372,7 +372,7 @@ pub async fn sync(ctx: &Ctx, args: &SyncArgs, out: &mut dyn Write) -> Result<(),
         .await
         .rpc(&ctx.ingest, "SyncNow");
     bar.finish_and_clear();
-    let run = run?;
+    let run = required(run?.run, "SyncNow", "run")?;
     ctx.emit(out, &run, |out| print_sync_run(out, &run))?;
     if sync_outcome(run.outcome) == Some("FAILED") {
         return Err(CliError::other(format!("sync run {} failed: {}", run.id, run.error)));

@@ -283,6 +283,25 @@ async fn the_token_comes_from_the_environment_or_the_config_file_and_refusals_ex
     .await;
     assert_eq!(env_wins.code, 5, "{}", env_wins.stderr);
 
+    // The audit log's hash chain: intact, then broken by its owner, the altered row named.
+    let finance = [("RADFIN_TOKEN", "secret-cli-finance")];
+    let intact = radfin_with(&stack, &["audit", "verify", "--output", "json"], &finance).await;
+    assert_eq!(intact.code, 0, "{}", intact.stderr);
+    let intact = intact.json();
+    assert_eq!(intact["intact"], true, "{intact}");
+    let anchor = intact["last"].as_str().unwrap().to_owned();
+    for sql in [
+        "ALTER TABLE audit_log DISABLE TRIGGER USER",
+        "UPDATE audit_log SET reason = 'rewritten by its owner' WHERE seq = 1",
+        "ALTER TABLE audit_log ENABLE TRIGGER USER",
+    ] {
+        stack.db.execute(sql).await.unwrap();
+    }
+    let broken = radfin_with(&stack, &["audit", "verify", "--anchor", &anchor], &finance).await;
+    assert_eq!(broken.code, 7, "{}\n{}", broken.stdout, broken.stderr);
+    assert!(broken.stdout.contains("ALTERED") && broken.stdout.contains("row seq 1 "), "{}", broken.stdout);
+    assert!(broken.stderr.contains("hash chain is broken"), "{}", broken.stderr);
+
     std::fs::remove_dir_all(&dir).ok();
     stack.stop().await.unwrap();
 }

@@ -2,6 +2,7 @@
 //! each test in a database of its own, so they run in parallel.
 
 mod append_only;
+mod audit_chain;
 mod fx;
 mod fx_manual;
 mod held;

@@ -135,3 +135,46 @@ async fn concurrent_recorders_get_distinct_versions() {
     versions.sort_unstable();
     assert_eq!(versions, [1, 2, 3, 4]);
 }
+
+/// Two reference changes committed at once are stamped in commit order, and the version read
+/// between the two commits covers the first and not the second: a load never claims a change
+/// it did not see, whatever order the transactions began in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reference_changes_are_stamped_in_commit_order() {
+    use diesel_async::{AnsiTransactionManager, AsyncPgConnection, TransactionManager};
+
+    let db = db().await;
+    let mut first = db.connect_as("radfin_pricing").await.unwrap();
+    let mut second = db.connect_as("radfin_pricing").await.unwrap();
+    let mut reader = db.connect_as("radfin_pricing").await.unwrap();
+    let before = rules::reference_version(&mut reader).await.unwrap();
+
+    // The first change begins first and commits last.
+    AnsiTransactionManager::begin_transaction(&mut first).await.unwrap();
+    parties::insert_provider(&mut first, &provider(Grade::Senior, "2026-01-01"), "alice").await.unwrap();
+    let committing_second = tokio::spawn(async move {
+        parties::insert_client(&mut second, &client(None, "2026-01-01"), "bob").await.unwrap();
+        second
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!committing_second.is_finished(), "the second change waits for the first's stamp to commit");
+    assert_eq!(rules::reference_version(&mut reader).await.unwrap(), before, "nothing committed yet");
+    <AnsiTransactionManager as TransactionManager<AsyncPgConnection>>::commit_transaction(&mut first).await.unwrap();
+    let _second = committing_second.await.unwrap();
+
+    let provider_at = stamp(&mut reader, "SELECT recorded_at AS at FROM providers").await;
+    let client_at = stamp(&mut reader, "SELECT recorded_at AS at FROM clients").await;
+    assert!(before < provider_at && provider_at < client_at, "{before} < {provider_at} < {client_at}");
+    assert_eq!(rules::reference_version(&mut reader).await.unwrap(), client_at);
+}
+
+async fn stamp(conn: &mut diesel_async::AsyncPgConnection, sql: &str) -> chrono::DateTime<chrono::Utc> {
+    #[derive(diesel::QueryableByName)]
+    struct At {
+        #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+        at: chrono::DateTime<chrono::Utc>,
+    }
+    use diesel_async::RunQueryDsl;
+    let row: At = diesel::sql_query(sql).get_result(conn).await.unwrap();
+    row.at
+}

@@ -204,8 +204,13 @@ async fn a_month_is_closed_corrected_by_a_rerun_and_credited_with_every_sum_equa
     let pdf =
         |invoice: &ledger::Invoice| radfin_pdf::invoice_pdf(invoice, &supplier, &radfin_pdf::Party::default()).unwrap();
     for original in &before {
-        let now =
-            l.get_invoice(ledger::GetInvoiceRequest { number: original.number.clone() }).await.unwrap().into_inner();
+        let now = l
+            .get_invoice(ledger::GetInvoiceRequest { number: original.number.clone() })
+            .await
+            .unwrap()
+            .into_inner()
+            .invoice
+            .expect("the invoice");
         assert!(pdf(&now) == pdf(original), "{}: the document is byte-identical", original.number);
         assert_eq!(
             ledger::Invoice { credited: String::new(), remaining: String::new(), ..now },
@@ -246,9 +251,9 @@ async fn a_month_is_closed_corrected_by_a_rerun_and_credited_with_every_sum_equa
         }],
         request_id: request_id.into(),
     };
-    let note = l.issue_credit_note(credit("1.00", "goodwill-1")).await.unwrap().into_inner();
+    let note = l.issue_credit_note(credit("1.00", "goodwill-1")).await.unwrap().into_inner().credit_note.unwrap();
     assert_eq!(note.number, "CRN/26-27/000002");
-    let same = l.issue_credit_note(credit("1.00", "goodwill-1")).await.unwrap().into_inner();
+    let same = l.issue_credit_note(credit("1.00", "goodwill-1")).await.unwrap().into_inner().credit_note.unwrap();
     assert_eq!(same, note);
     let too_much = l.issue_credit_note(credit(&usd.taxable_value, "goodwill-2")).await.unwrap_err();
     assert_eq!(too_much.code(), Code::FailedPrecondition, "{too_much:?}");
@@ -258,7 +263,9 @@ async fn a_month_is_closed_corrected_by_a_rerun_and_credited_with_every_sum_equa
         .map(|i| {
             let mut l = l.clone();
             let request = credit("0.50", &format!("concurrent-{i}"));
-            tokio::spawn(async move { l.issue_credit_note(request).await.unwrap().into_inner().number })
+            tokio::spawn(
+                async move { l.issue_credit_note(request).await.unwrap().into_inner().credit_note.unwrap().number },
+            )
         })
         .collect();
     let mut numbers = Vec::new();
@@ -273,7 +280,9 @@ async fn a_month_is_closed_corrected_by_a_rerun_and_credited_with_every_sum_equa
         .get_client_statement(ledger::GetClientStatementRequest { client_id: "HOSP-USD".into() })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .statement
+        .expect("the statement");
     let invoiced: Decimal = all.iter().filter(|i| i.client_id == "HOSP-USD").map(|i| dec(&i.total)).sum();
     let credited: Decimal = dec("1.00") + dec("3.00");
     let usd_balance = account.balances.iter().find(|b| b.currency == "USD").unwrap();
@@ -288,7 +297,69 @@ async fn a_month_is_closed_corrected_by_a_rerun_and_credited_with_every_sum_equa
         assert!(actions.contains(&action), "{action} in {actions:?}");
     }
     assert!(audit.events.iter().any(|e| e.outcome == "FAILED" && e.action == "IssueCreditNote"));
+
+    dashboard_serves_the_documents_as_pdf(&stack, &all).await;
     stack.stop().await.unwrap();
+}
+
+/// The dashboard lists the period's documents, each with its PDF, and the PDF it serves is the
+/// one `radfin invoices pdf` renders from the ledger's invoice (the same bytes).
+async fn dashboard_serves_the_documents_as_pdf(stack: &Stack, invoices: &[ledger::Invoice]) {
+    let mut l = stack.ledger_client().await.unwrap();
+    let mut p = stack.pricing_client().await.unwrap();
+    let notes = l.list_credit_notes(ledger::ListCreditNotesRequest::default()).await.unwrap().into_inner().credit_notes;
+    let statements =
+        l.list_payout_statements(ledger::ListPayoutStatementsRequest::default()).await.unwrap().into_inner().statements;
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", stack.reporting_http);
+    let get = |path: String| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            let response = http.get(format!("{base}{path}")).send().await.unwrap();
+            let status = response.status();
+            let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+            (status, content_type.unwrap_or_default(), response.bytes().await.unwrap().to_vec())
+        }
+    };
+    let (status, _, body) = get(format!("/api/documents?from={PERIOD}&to={PERIOD}")).await;
+    assert!(status.is_success(), "{status}: {}", String::from_utf8_lossy(&body));
+    let table: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let mut listed: Vec<&str> =
+        table["rows"].as_array().unwrap().iter().map(|r| r["number"].as_str().unwrap()).collect();
+    listed.sort_unstable();
+    let mut expected: Vec<&str> = invoices
+        .iter()
+        .map(|i| i.number.as_str())
+        .chain(notes.iter().map(|n| n.number.as_str()))
+        .chain(statements.iter().map(|s| s.number.as_str()))
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(listed, expected, "the dashboard lists every document of the period");
+
+    let supplier = radfin_pdf::Supplier { name: "radfin".into(), state_code: "29".into(), ..Default::default() };
+    let invoice = &invoices[0];
+    let clients = p
+        .get_client(pricing::GetClientRequest { client_id: invoice.client_id.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .clients;
+    let rendered =
+        radfin_pdf::invoice_pdf(invoice, &supplier, &radfin_pdf::client_party(&clients, &invoice.issue_date)).unwrap();
+    let (status, content_type, pdf) = get(format!("/documents/pdf?number={}", invoice.number)).await;
+    assert!(status.is_success(), "{status}");
+    assert_eq!(content_type, "application/pdf");
+    assert!(pdf == rendered, "the dashboard's PDF of {} is the CLI's", invoice.number);
+    for number in [&notes[0].number, &statements[0].number] {
+        let (status, content_type, pdf) = get(format!("/documents/pdf?number={number}")).await;
+        assert!(
+            status.is_success() && content_type == "application/pdf" && pdf.starts_with(b"%PDF-"),
+            "{number}: {status}"
+        );
+    }
+    let (status, _, body) = get("/documents/pdf?number=INV/26-27/999999".to_owned()).await;
+    assert_eq!(status.as_u16(), 404, "{}", String::from_utf8_lossy(&body));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

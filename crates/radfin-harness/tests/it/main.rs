@@ -5,6 +5,7 @@ mod close;
 mod dashboard;
 mod fx_feed;
 mod live;
+mod metrics;
 mod outage;
 mod pipeline;
 mod reconcile;

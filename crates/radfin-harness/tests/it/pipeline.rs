@@ -227,7 +227,9 @@ async fn reference_data_is_validated_versioned_and_readable() {
         .get_rule_version(pricing::GetRuleVersionRequest { client_id: "HOSP-INR".into(), version: 2 })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .rule_version
+        .expect("the rule version");
     assert_eq!((got.effective_from.as_str(), got.document), ("2026-11-01", client_rules("HOSP-INR", "INR")));
     let missing =
         p.get_rule_version(pricing::GetRuleVersionRequest { client_id: String::new(), version: 9 }).await.unwrap_err();

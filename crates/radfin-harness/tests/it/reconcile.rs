@@ -33,7 +33,7 @@ async fn channel(addr: SocketAddr) -> Channel {
 }
 
 async fn reconciler_status(ingest: &mut IngestServiceClient<Channel>) -> ReconcilerStatus {
-    ingest.get_reconciler_status(GetReconcilerStatusRequest {}).await.unwrap().into_inner()
+    ingest.get_reconciler_status(GetReconcilerStatusRequest {}).await.unwrap().into_inner().status.expect("the status")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,10 +42,10 @@ async fn a_report_the_broker_lost_is_republished_by_the_reconciler_and_reaches_t
     let prefix = unique_prefix();
     let common = |role: &str| Common {
         database_url: db.url_as(role),
-        nats_url: nats_url(),
-        bus_prefix: prefix.clone(),
+        bus: BusConfig { url: nats_url(), prefix: prefix.clone(), ..BusConfig::default() },
         business_tz: "Asia/Kolkata".to_owned(),
         auth_tokens_file: None,
+        tls: Default::default(),
     };
     let (stop, stopped) = radfin_service::shutdown::channel();
     let until = |mut s: radfin_service::shutdown::Shutdown| async move { s.requested().await };

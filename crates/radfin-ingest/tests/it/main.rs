@@ -15,9 +15,10 @@ pub async fn db() -> TestDb {
     TestDb::create().await.expect("a test database (is PostgreSQL running? see RADFIN_TEST_DATABASE_URL)")
 }
 
-/// NATS for tests: `RADFIN_TEST_NATS_URL`, default the local server.
+/// NATS for tests: `RADFIN_TEST_NATS_URL`, else `RADFIN_NATS_URL`, else the local server; checked
+/// once ([`radfin_bus::testing::nats_url`]).
 pub fn nats_url() -> String {
-    std::env::var("RADFIN_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+    radfin_bus::testing::nats_url()
 }
 
 /// A bus prefix no other test (or run) uses.

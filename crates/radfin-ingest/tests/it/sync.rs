@@ -15,7 +15,7 @@ use radfin_proto::ingest::v1::ingest_service_client::IngestServiceClient;
 use radfin_service::config::Common;
 use tokio::sync::Notify;
 
-use crate::{bus, count, db, delete_streams, exec, nats_url};
+use crate::{bus, count, db, delete_streams, exec};
 
 const SOURCE_TABLE: &str = "CREATE SCHEMA his;
     CREATE TABLE his.finalized_reports (
@@ -261,10 +261,10 @@ async fn the_service_syncs_on_its_schedule_and_on_demand() {
     let bus = bus().await;
     let mut config = radfin_ingest::Config::with_common(Common {
         database_url: db.url_as("radfin_ingest"),
-        nats_url: nats_url(),
-        bus_prefix: bus.names().prefix().to_owned(),
+        bus: bus.config().clone(),
         business_tz: "Asia/Kolkata".to_owned(),
         auth_tokens_file: None,
+        tls: Default::default(),
     });
     config.sync_source = Some(SyncSource::new(source.url(), "his.finalized_reports".parse().unwrap()).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -297,7 +297,7 @@ async fn the_service_syncs_on_its_schedule_and_on_demand() {
            ('RPT-BAD', 1, 'HOSP-001', 'RAD-007', 'XRAY', 0, 'ROUTINE', now() - interval '1 minute', 'FINAL')",
     )
     .await;
-    let run = ingest.sync_now(proto::SyncNowRequest::default()).await.unwrap().into_inner();
+    let run = ingest.sync_now(proto::SyncNowRequest::default()).await.unwrap().into_inner().run.expect("the run");
     assert_eq!(
         (run.trigger, run.outcome, run.read, run.new, run.changed, run.unchanged, run.rejected),
         (proto::SyncTrigger::OnDemand as i32, proto::SyncOutcome::Succeeded as i32, 2, 1, 0, 0, 1),
@@ -316,7 +316,9 @@ async fn the_service_syncs_on_its_schedule_and_on_demand() {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .run
+        .expect("the run");
     assert_eq!((past.read, past.window_start.as_str()), (0, "2019-12-31T18:30:00Z"));
     for (start, end, field) in [("yesterday", "", "window_start"), ("", "2020-01-01T00:00:00Z", "window_start")] {
         let err = ingest
@@ -342,7 +344,13 @@ async fn the_service_syncs_on_its_schedule_and_on_demand() {
     assert_eq!(list_runs(&mut ingest, true).await[1], run);
 
     // The reconciler reports itself.
-    let status = ingest.get_reconciler_status(proto::GetReconcilerStatusRequest {}).await.unwrap().into_inner();
+    let status = ingest
+        .get_reconciler_status(proto::GetReconcilerStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+        .expect("the status");
     assert_eq!((status.interval_secs, status.grace_secs), (60, 120));
 
     stop.fire();
@@ -359,10 +367,10 @@ async fn sync_now_needs_a_source() {
     let bus = bus().await;
     let config = radfin_ingest::Config::with_common(Common {
         database_url: db.url_as("radfin_ingest"),
-        nats_url: nats_url(),
-        bus_prefix: bus.names().prefix().to_owned(),
+        bus: bus.config().clone(),
         business_tz: "Asia/Kolkata".to_owned(),
         auth_tokens_file: None,
+        tls: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -4,8 +4,8 @@
 // Checks: every chart draws series with data (some of it non-zero), every table renders with
 // column headers, no console error, page error, failed request or HTTP error; Tab moves the
 // focus through the controls, the CSV links and the tables, with a visible focus ring; the period
-// selector works from the keyboard; a CSV link downloads CSV with its header; the page refreshes
-// itself without a reload. Saves a full-page screenshot. Prints "dashboard ok" and exits 0, or
+// selector works from the keyboard; a CSV link downloads CSV with its header; an invoice's PDF
+// link downloads a PDF; the page refreshes itself without a reload. Saves a full-page screenshot. Prints "dashboard ok" and exits 0, or
 // prints what failed and exits 1.
 
 import { readFile } from 'node:fs/promises';
@@ -36,7 +36,8 @@ try {
   page.on('requestfailed', (r) => {
     const error = r.failure()?.errorText ?? '';
     // A download ends its navigation with ERR_ABORTED: that is not a failure.
-    if (!(r.url().includes('.csv') && error.includes('ERR_ABORTED'))) fail(`request failed: ${r.url()} ${error}`);
+    const download = r.url().includes('.csv') || r.url().includes('/documents/pdf');
+    if (!(download && error.includes('ERR_ABORTED'))) fail(`request failed: ${r.url()} ${error}`);
   });
   page.on('response', (r) => {
     if (r.status() >= 400) fail(`HTTP ${r.status()} for ${r.url()}`);
@@ -135,6 +136,13 @@ try {
   if (csv[0] !== 'client_id,reports,revenue_inr,cogs_inr,margin_inr,margin_pct') fail(`CSV header: ${csv[0]}`);
   if (csv.filter((l) => l).length < 3) fail(`CSV has ${csv.length} lines`);
   if (!download.suggestedFilename().endsWith('.csv')) fail(`CSV named ${download.suggestedFilename()}`);
+
+  // An invoice's PDF link downloads the invoice as PDF.
+  const invoiceLink = page.locator('.table-wrap[data-table="documents"] a[aria-label^="PDF of INV/"]').first();
+  const [pdfDownload] = await Promise.all([page.waitForEvent('download'), invoiceLink.click()]);
+  const pdf = await readFile(await pdfDownload.path());
+  if (pdf.subarray(0, 5).toString('latin1') !== '%PDF-') fail('the invoice link did not download a PDF');
+  if (!/^INV_.*\.pdf$/.test(pdfDownload.suggestedFilename())) fail(`PDF named ${pdfDownload.suggestedFilename()}`);
 
   // Live: the page refreshes itself.
   const now = Number(await page.evaluate(() => document.body.dataset.refreshed));

@@ -9,6 +9,8 @@ use std::time::Duration;
 use axum::body::{Body, to_bytes};
 use http::{Request, StatusCode, header};
 use radfin_db::testing::TestDb;
+use radfin_pdf::Supplier;
+use radfin_reporting::documents::Documents;
 use radfin_reporting::http::{COOKIE, Dashboard, router};
 use radfin_reporting::{Reporting, panels};
 use radfin_service::auth::{Auth, sha256_hex};
@@ -44,7 +46,11 @@ async fn fixture(authenticated: bool) -> Fixture {
     } else {
         Auth::disabled()
     };
-    let dashboard = Dashboard { reporting: Arc::new(Reporting::new(pool)), auth, refresh: Duration::from_secs(5) };
+    // No ledger listens here: the documents' table says so (the harness's tests show documents).
+    let documents =
+        Documents::new("http://127.0.0.1:9", "http://127.0.0.1:9", &Default::default(), Supplier::default()).unwrap();
+    let dashboard =
+        Dashboard { reporting: Arc::new(Reporting::new(pool)), auth, refresh: Duration::from_secs(5), documents };
     Fixture { _db: db, dir, app: router(dashboard) }
 }
 
@@ -102,6 +108,13 @@ async fn every_panel_answers_as_json_and_csv_for_the_reporting_role() {
     assert!(body.contains("run_id"), "{body}");
     assert_eq!(get(&f.app, "/api/rerun-clients?run_id=42", &[]).await.0, StatusCode::NOT_FOUND);
     assert_eq!(get(&f.app, "/api/margins", &[]).await.0, StatusCode::NOT_FOUND);
+
+    let (status, _, body) = get(&f.app, "/api/documents", &[]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "no ledger: {body}");
+    assert!(body.contains("ledger"), "{body}");
+    let (status, _, body) = get(&f.app, "/documents/pdf?number=XYZ/1", &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("not a document number"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

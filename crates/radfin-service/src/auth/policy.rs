@@ -115,6 +115,7 @@ pub const POLICY: &[(&str, Role)] = &[
     ("/radfin.ledger.v1.LedgerService/GetClientStatement", Role::Viewer),
     ("/radfin.ledger.v1.LedgerService/ListRuns", Role::Viewer),
     ("/radfin.ledger.v1.LedgerService/ListAuditEvents", Role::Finance),
+    ("/radfin.ledger.v1.LedgerService/VerifyAuditLog", Role::Finance),
     // Reporting: the margin summary is read by viewers; rebuilding it is an admin's repair.
     ("/radfin.reporting.v1.ReportingService/Summarize", Role::Viewer),
     ("/radfin.reporting.v1.ReportingService/GetClientMonth", Role::Viewer),

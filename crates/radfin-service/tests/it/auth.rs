@@ -13,8 +13,9 @@ use radfin_db::testing::TestDb;
 use radfin_proto::ingest::v1::ingest_service_client::IngestServiceClient;
 use radfin_proto::ingest::v1::ingest_service_server::{IngestService, IngestServiceServer, SERVICE_NAME};
 use radfin_proto::ingest::v1::{
-    GetReconcilerStatusRequest, ListSyncRunsRequest, ListSyncRunsResponse, ReconcilerStatus, SubmitBatchRequest,
-    SubmitBatchResponse, SubmitReportRequest, SubmitReportResponse, SyncNowRequest, SyncRun,
+    GetReconcilerStatusRequest, GetReconcilerStatusResponse, ListSyncRunsRequest, ListSyncRunsResponse,
+    SubmitBatchRequest, SubmitBatchResponse, SubmitReportRequest, SubmitReportResponse, SubmitStreamRequest,
+    SubmitStreamResponse, SyncNowRequest, SyncNowResponse, SyncRun,
 };
 use radfin_service::auth::{self, Auth, sha256_hex};
 use radfin_service::supervise::Supervisor;
@@ -52,13 +53,13 @@ impl IngestService for Stub {
 
     async fn submit_stream(
         &self,
-        _: Request<Streaming<SubmitReportRequest>>,
-    ) -> Result<Response<SubmitBatchResponse>, Status> {
-        Ok(Response::new(SubmitBatchResponse::default()))
+        _: Request<Streaming<SubmitStreamRequest>>,
+    ) -> Result<Response<SubmitStreamResponse>, Status> {
+        Ok(Response::new(SubmitStreamResponse::default()))
     }
 
-    async fn sync_now(&self, request: Request<SyncNowRequest>) -> Result<Response<SyncRun>, Status> {
-        Ok(Response::new(SyncRun { source: caller(&request), ..Default::default() }))
+    async fn sync_now(&self, request: Request<SyncNowRequest>) -> Result<Response<SyncNowResponse>, Status> {
+        Ok(Response::new(SyncNowResponse { run: Some(SyncRun { source: caller(&request), ..Default::default() }) }))
     }
 
     async fn list_sync_runs(
@@ -73,8 +74,8 @@ impl IngestService for Stub {
     async fn get_reconciler_status(
         &self,
         _: Request<GetReconcilerStatusRequest>,
-    ) -> Result<Response<ReconcilerStatus>, Status> {
-        Ok(Response::new(ReconcilerStatus::default()))
+    ) -> Result<Response<GetReconcilerStatusResponse>, Status> {
+        Ok(Response::new(GetReconcilerStatusResponse::default()))
     }
 }
 
@@ -236,7 +237,7 @@ async fn roles_are_enforced_per_method_and_privileged_denials_are_audited() {
 
     // Finance syncs and reads, but does not submit.
     let mut alice = client(addr, Some("alice-token")).await;
-    let run = alice.sync_now(SyncNowRequest::default()).await.expect("finance syncs").into_inner();
+    let run = alice.sync_now(SyncNowRequest::default()).await.expect("finance syncs").into_inner().run.expect("a run");
     assert_eq!(run.source, "ops-alice finance");
     let runs = alice.list_sync_runs(ListSyncRunsRequest::default()).await.expect("finance reads").into_inner();
     assert_eq!(runs.runs[0].source, "ops-alice finance");
@@ -331,7 +332,8 @@ async fn without_a_token_file_every_caller_is_the_anonymous_admin() {
     logs();
     let served = serve(Auth::disabled()).await;
     let mut anyone = client(served.addr, None).await;
-    let run = anyone.sync_now(SyncNowRequest::default()).await.expect("no authentication").into_inner();
+    let run =
+        anyone.sync_now(SyncNowRequest::default()).await.expect("no authentication").into_inner().run.expect("a run");
     assert_eq!(run.source, "anonymous admin");
     let submitted = anyone.submit_report(report()).await.expect("no authentication").into_inner();
     assert_eq!(submitted.period, "anonymous admin");

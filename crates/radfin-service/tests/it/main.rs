@@ -1,11 +1,14 @@
-//! radfin-service against a real NATS JetStream server (`RADFIN_NATS_URL`, default
-//! `nats://127.0.0.1:4222`): the consuming loop through outages and bad messages, and the
-//! supervision of background tasks. Every test has its own bus prefix. And the auth layer in
-//! front of a served stub, auditing in a PostgreSQL test database (`RADFIN_TEST_DATABASE_URL`).
+//! radfin-service against a real NATS JetStream server (`RADFIN_TEST_NATS_URL`, else
+//! `RADFIN_NATS_URL`, else `nats://127.0.0.1:4222`): the consuming loop through outages and bad
+//! messages, and the supervision of background tasks. Every test has its own bus prefix. And
+//! the auth layer in front of a served stub, auditing in a PostgreSQL test database
+//! (`RADFIN_TEST_DATABASE_URL`). And TLS and mutual TLS of a served health service, with
+//! certificates made in the test (neither NATS nor PostgreSQL needed).
 
 mod auth;
 mod consume;
 mod supervise;
+mod tls;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -19,7 +22,7 @@ use radfin_proto::ingest::v1::ReportEvent;
 const DEADLINE: Duration = Duration::from_secs(30);
 
 fn nats_url() -> String {
-    std::env::var("RADFIN_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+    radfin_bus::testing::nats_url()
 }
 
 /// A prefix no other test (or test run) uses.
