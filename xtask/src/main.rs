@@ -3,6 +3,7 @@
 mod browser;
 mod buf;
 mod dev_tokens;
+mod fuzz;
 mod infra;
 mod k8s;
 mod pg;
@@ -61,6 +62,20 @@ enum Command {
     Up,
     /// Stops the services, and PostgreSQL and NATS if `up` or `test` started them.
     Down,
+    /// The coverage-guided fuzz targets of `fuzz/` (cargo-fuzz, libFuzzer; `rules`, `fx`, `event`),
+    /// each for `--seconds`, on the stable toolchain (`RUSTC_BOOTSTRAP=1`); fails, naming the crash
+    /// artifact, when one crashes. cargo-fuzz is installed at a pinned version under
+    /// target/radfin-dev on first use; corpora grow in target/fuzz/corpus from `fuzz/seeds`.
+    Fuzz {
+        /// How long each target runs (libFuzzer's `-max_total_time`).
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// The sanitizer the targets are built with (cargo-fuzz's `--sanitizer`): `address` or `none`.
+        #[arg(long, default_value = "address")]
+        sanitizer: String,
+        /// One target (default: every target).
+        target: Option<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -130,6 +145,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Up => stack::up(&sh, &root)?,
         Command::Down => stack::down(&root)?,
+        Command::Fuzz { seconds, sanitizer, target } => fuzz::run(&sh, &root, seconds, target.as_deref(), &sanitizer)?,
     }
     Ok(())
 }

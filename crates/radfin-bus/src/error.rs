@@ -1,7 +1,9 @@
 //! The bus's one error type.
 
 use async_nats::jetstream::context::{CreateStreamError, CreateStreamErrorKind, PublishError, PublishErrorKind};
-use async_nats::jetstream::stream::{ConsumerError, ConsumerErrorKind};
+use async_nats::jetstream::stream::{
+    ConsumerError, ConsumerErrorKind, DeleteMessageError, DeleteMessageErrorKind, RawMessageError, RawMessageErrorKind,
+};
 use async_nats::{ConnectError, ConnectErrorKind};
 
 /// What can go wrong on the bus. [`BusError::is_retryable`] tells a transient failure (the
@@ -142,6 +144,37 @@ pub enum BusError {
         #[source]
         source: prost::DecodeError,
     },
+
+    /// The dead-letter stream holds no message with this sequence (never dead-lettered, or
+    /// redriven already).
+    #[error("no dead letter {seq}: it was never dead-lettered, or was redriven already")]
+    DeadLetterNotFound {
+        /// The sequence asked for.
+        seq: u64,
+    },
+
+    /// A message of the dead-letter stream could not be read.
+    #[error("cannot read the dead letters of stream {stream}: {source}")]
+    DeadLetterRead {
+        /// The dead-letter stream.
+        stream: String,
+        /// The server's or the client's error.
+        #[source]
+        source: RawMessageError,
+    },
+
+    /// A redriven dead letter could not be deleted from the dead-letter stream (it was
+    /// republished: a retry republishes it as a duplicate, which the stream drops, and deletes it).
+    #[error("cannot delete dead letter {seq} from stream {stream}: {source}")]
+    DeadLetterDelete {
+        /// The dead-letter stream.
+        stream: String,
+        /// The dead letter's sequence.
+        seq: u64,
+        /// The server's or the client's error.
+        #[source]
+        source: DeleteMessageError,
+    },
 }
 
 impl BusError {
@@ -157,7 +190,17 @@ impl BusError {
             | Self::InvalidArgument { .. }
             | Self::NotJetStream { .. }
             | Self::Decode { .. }
-            | Self::ConsumerGone { .. } => false,
+            | Self::ConsumerGone { .. }
+            | Self::DeadLetterNotFound { .. } => false,
+            Self::DeadLetterRead { source, .. } => match source.kind() {
+                RawMessageErrorKind::Other => true,
+                RawMessageErrorKind::JetStream(e) => server_unavailable(&e),
+                _ => false,
+            },
+            Self::DeadLetterDelete { source, .. } => match source.kind() {
+                DeleteMessageErrorKind::Request | DeleteMessageErrorKind::TimedOut => true,
+                DeleteMessageErrorKind::JetStream(e) => server_unavailable(&e),
+            },
             Self::Connect { source, .. } => matches!(
                 source.kind(),
                 ConnectErrorKind::TimedOut

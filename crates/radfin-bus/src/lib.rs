@@ -9,6 +9,9 @@
 //! | `<PREFIX>_PRICED`   | `<prefix>.priced.<YYYY-MM>`       | priced reports (`PricedReport`)            |
 //! | `<PREFIX>_DLQ`      | `<prefix>.dlq.<source stream>`    | messages a consumer gave up on, with why   |
 //!
+//! Operators list the dead letters ([`Bus::dead_letters`]) and redrive one to the subject it
+//! came from ([`Bus::redrive`]).
+//!
 //! Report and priced subjects are partitioned by billing period, so one month can be replayed
 //! ([`Bus::replay`]) without reading the others.
 //!
@@ -27,6 +30,7 @@
 mod bus;
 mod config;
 mod consumer;
+mod dead_letters;
 mod error;
 pub mod headers;
 mod replay;
@@ -37,5 +41,6 @@ pub use async_nats::HeaderMap;
 pub use bus::{Bus, MAX_IN_FLIGHT, Outgoing, PublishAck};
 pub use config::{BusConfig, Names, PeriodStream, priced_msg_id, report_msg_id};
 pub use consumer::{Backlog, Consumer, Delivery};
+pub use dead_letters::{DeadLetter, Redriven, redrive_msg_id};
 pub use error::BusError;
 pub use replay::{Replay, StoredMessage};

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use radfin_bus::Bus;
+use radfin_db::audit::{AuditOutcome, AuditRecord};
 use radfin_db::reports::{InsertOutcome, NewReport};
 use radfin_db::sync_runs::{SyncOutcome, SyncRun, SyncTrigger};
 use radfin_db::{Pool, StorageError};
@@ -10,9 +12,10 @@ use radfin_domain::BusinessCalendar;
 use radfin_proto::ingest::v1 as proto;
 use radfin_proto::ingest::v1::ingest_service_server::IngestService;
 use radfin_proto::ingest::v1::{
-    GetReconcilerStatusRequest, GetReconcilerStatusResponse, ListSyncRunsRequest, ListSyncRunsResponse,
-    ReconcilerStatus, ReportEvent, SubmitBatchRequest, SubmitBatchResponse, SubmitOutcome, SubmitReportRequest,
-    SubmitReportResponse, SubmitStreamRequest, SubmitStreamResponse, SyncNowRequest, SyncNowResponse,
+    GetReconcilerStatusRequest, GetReconcilerStatusResponse, ListDeadLettersRequest, ListDeadLettersResponse,
+    ListSyncRunsRequest, ListSyncRunsResponse, ReconcilerStatus, RedriveDeadLetterRequest, RedriveDeadLetterResponse,
+    ReportEvent, SubmitBatchRequest, SubmitBatchResponse, SubmitOutcome, SubmitReportRequest, SubmitReportResponse,
+    SubmitStreamRequest, SubmitStreamResponse, SyncNowRequest, SyncNowResponse,
 };
 use radfin_proto::report_from_proto;
 use radfin_service::error::to_status;
@@ -30,6 +33,9 @@ const TRANSACTION_ATTEMPTS: u32 = 10;
 /// Sync runs listed when the request does not say, and at most.
 const DEFAULT_SYNC_RUNS: u32 = 20;
 const MAX_SYNC_RUNS: u32 = 100;
+/// Dead letters listed when the request does not say, and at most.
+const DEFAULT_DEAD_LETTERS: u32 = 100;
+const MAX_DEAD_LETTERS: u32 = 1000;
 
 pub struct IngestApi {
     pool: Pool,
@@ -39,13 +45,15 @@ pub struct IngestApi {
     /// The rolling-window sync, when a source is configured.
     syncer: Option<Arc<Syncer>>,
     reconciler: Option<Arc<Reconciler>>,
+    /// The bus whose dead letters `ListDeadLetters` and `RedriveDeadLetter` serve.
+    bus: Option<Bus>,
     /// The trace of each submission, for the relay to publish its reports in.
     traces: Traces,
 }
 
 impl IngestApi {
     pub fn new(pool: Pool, calendar: BusinessCalendar, committed: Arc<Notify>) -> Self {
-        Self { pool, calendar, committed, syncer: None, reconciler: None, traces: Traces::default() }
+        Self { pool, calendar, committed, syncer: None, reconciler: None, bus: None, traces: Traces::default() }
     }
 
     /// Serves `SyncNow` with `syncer` (without one, it fails with FAILED_PRECONDITION).
@@ -64,6 +72,16 @@ impl IngestApi {
     pub fn with_reconciler(mut self, reconciler: Arc<Reconciler>) -> Self {
         self.reconciler = Some(reconciler);
         self
+    }
+
+    /// Serves `ListDeadLetters` and `RedriveDeadLetter` from `bus`'s dead-letter stream.
+    pub fn with_bus(mut self, bus: Bus) -> Self {
+        self.bus = Some(bus);
+        self
+    }
+
+    fn bus(&self) -> Result<&Bus, Status> {
+        self.bus.as_ref().ok_or_else(|| Status::failed_precondition("this ingest has no message bus"))
     }
 
     /// Validates every report (naming each bad field as `<prefix>[i].<field>`), then stores all
@@ -250,6 +268,92 @@ impl IngestService for IngestApi {
             grace_secs: reconciler.grace().as_secs(),
         };
         Ok(Response::new(GetReconcilerStatusResponse { status: Some(status) }))
+    }
+
+    async fn list_dead_letters(
+        &self,
+        request: Request<ListDeadLettersRequest>,
+    ) -> Result<Response<ListDeadLettersResponse>, Status> {
+        let request = request.into_inner();
+        let limit = match request.limit {
+            0 => DEFAULT_DEAD_LETTERS,
+            n => n.min(MAX_DEAD_LETTERS),
+        };
+        let letters = self
+            .bus()?
+            .dead_letters(request.after_seq, usize::try_from(limit).unwrap_or(usize::MAX))
+            .await
+            .map_err(|e| to_status(&e))?;
+        let next_after_seq = letters.last().map_or(request.after_seq, |l| l.seq);
+        let dead_letters = letters
+            .into_iter()
+            .map(|l| proto::DeadLetter {
+                seq: l.seq,
+                dead_lettered_at: rfc3339(DateTime::<Utc>::from(l.published_at)),
+                original_subject: l.original_subject,
+                original_stream: l.original_stream,
+                original_sequence: l.original_sequence,
+                consumer: l.consumer,
+                reason: l.reason,
+                delivered: l.delivered,
+                msg_id: l.msg_id.unwrap_or_default(),
+                payload_bytes: u64::try_from(l.payload_len).unwrap_or(u64::MAX),
+            })
+            .collect();
+        Ok(Response::new(ListDeadLettersResponse { dead_letters, next_after_seq }))
+    }
+
+    async fn redrive_dead_letter(
+        &self,
+        request: Request<RedriveDeadLetterRequest>,
+    ) -> Result<Response<RedriveDeadLetterResponse>, Status> {
+        let caller = radfin_service::auth::principal(&request);
+        let request = request.into_inner();
+        if request.seq == 0 {
+            return Err(Status::invalid_argument("seq: is required (a dead letter's seq from ListDeadLetters)"));
+        }
+        let reason = request.reason.trim();
+        if reason.is_empty() {
+            return Err(Status::invalid_argument("reason: is required (it is written to the audit log)"));
+        }
+        let result = self.bus()?.redrive(request.seq).await;
+        let (outcome, details) = match &result {
+            Ok(r) => (
+                AuditOutcome::Allowed,
+                serde_json::json!({
+                    "subject": r.subject,
+                    "stream": r.stream,
+                    "stream_sequence": r.stream_sequence,
+                    "duplicate": r.duplicate,
+                }),
+            ),
+            Err(e) => (AuditOutcome::Failed, serde_json::json!({"error": e.to_string()})),
+        };
+        let record = AuditRecord {
+            actor: caller.name.clone(),
+            role: caller.role.as_str().to_owned(),
+            action: "RedriveDeadLetter".to_owned(),
+            target: format!("dead letter {}", request.seq),
+            reason: Some(reason.to_owned()),
+            outcome,
+            details,
+        };
+        let audited = async {
+            let mut conn = self.pool.get().await.map_err(StorageError::from)?;
+            radfin_db::audit::record(&mut conn, &record).await
+        }
+        .await;
+        let redriven = result.map_err(|e| to_status(&e))?;
+        if let Err(e) = audited {
+            // The redrive happened; what could not be recorded is an error of the call all the same.
+            tracing::error!(error = %e, seq = request.seq, "cannot audit the redrive of a dead letter");
+            return Err(to_status(&e));
+        }
+        Ok(Response::new(RedriveDeadLetterResponse {
+            seq: redriven.seq,
+            subject: redriven.subject,
+            stream_sequence: redriven.stream_sequence,
+        }))
     }
 }
 

@@ -9,7 +9,8 @@
 //! Reports also arrive by the rolling-window [`sync`] from an operator's PostgreSQL table (on a
 //! schedule and on demand), through the same validation and store. The [`reconcile`]r
 //! republishes stored reports the ledger never recorded (a broker may lose what it
-//! acknowledged).
+//! acknowledged). Operators list the dead letters and redrive them (`ListDeadLetters`,
+//! `RedriveDeadLetter`, audited): ingest owns the report stream most of them come from.
 
 mod api;
 pub mod reconcile;
@@ -162,14 +163,17 @@ pub async fn serve_with(
 
     // Every background task of the service, supervised: one that fails stops the service.
     let traces = relay::Traces::default();
-    supervisor.spawn("relay", relay::run(pool.clone(), bus, committed.clone(), traces.clone(), relay_shutdown));
+    supervisor.spawn("relay", relay::run(pool.clone(), bus.clone(), committed.clone(), traces.clone(), relay_shutdown));
     supervisor.spawn("reconciler", reconciler.clone().run(draining.clone()));
     if let Some(syncer) = &syncer {
         supervisor.spawn("sync schedule", syncer.clone().run_schedule(draining.clone()));
     }
 
-    let api =
-        IngestApi::new(pool, calendar, committed).with_sync(syncer).with_reconciler(reconciler).with_traces(traces);
+    let api = IngestApi::new(pool, calendar, committed)
+        .with_sync(syncer)
+        .with_reconciler(reconciler)
+        .with_traces(traces)
+        .with_bus(bus);
     let routes = tonic::service::Routes::new(IngestServiceServer::new(api).max_decoding_message_size(64 << 20));
     // Once submissions are over, the relay publishes what they committed, then everything stops.
     supervisor.serve(listener, routes, &[SERVICE_NAME], auth, shutdown).await

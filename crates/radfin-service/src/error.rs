@@ -72,6 +72,30 @@ impl GrpcError for radfin_db::StorageError {
     }
 }
 
+/// A bus error: the broker briefly away is UNAVAILABLE, a dead letter that is not there
+/// NOT_FOUND, anything else the service's own failure (details in the log).
+impl GrpcError for radfin_bus::BusError {
+    fn code(&self) -> Code {
+        match self {
+            _ if radfin_bus::BusError::is_retryable(self) => Code::Unavailable,
+            radfin_bus::BusError::DeadLetterNotFound { .. } => Code::NotFound,
+            _ => Code::Internal,
+        }
+    }
+
+    fn is_retryable(&self) -> bool {
+        radfin_bus::BusError::is_retryable(self)
+    }
+
+    fn client_message(&self) -> String {
+        match GrpcError::code(self) {
+            Code::Unavailable => "the message bus is temporarily unavailable; retry".to_owned(),
+            Code::Internal => "message bus failure (details are in the service's log)".to_owned(),
+            _ => self.to_string(),
+        }
+    }
+}
+
 /// An error passed on with `anyhow` (a cache load, a background step): a storage error in its
 /// chain decides; anything else is the service's own failure.
 impl GrpcError for anyhow::Error {
@@ -111,6 +135,31 @@ mod tests {
             message: "duplicate key value".into(),
         };
         assert_eq!(to_status(&conflict).code(), Code::AlreadyExists);
+    }
+
+    #[test]
+    fn bus_errors_map_to_unavailable_not_found_or_internal() {
+        let missing = radfin_bus::BusError::DeadLetterNotFound { seq: 7 };
+        let status = to_status(&missing);
+        assert_eq!(status.code(), Code::NotFound);
+        assert!(status.message().contains('7'), "{}", status.message());
+        assert!(!GrpcError::is_retryable(&missing));
+
+        let down = radfin_bus::BusError::Fetch {
+            stream: "RADFIN_REPORTS".into(),
+            consumer: "pricing".into(),
+            source: "timed out".into(),
+        };
+        assert_eq!(to_status(&down).code(), Code::Unavailable);
+        assert!(GrpcError::is_retryable(&down));
+
+        let refused = radfin_bus::BusError::InvalidArgument {
+            what: "dead letter",
+            reason: "dead letter 7 has no Radfin-Original-Subject header".into(),
+        };
+        let status = to_status(&refused);
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("Radfin-Original-Subject"), "{}", status.message());
     }
 
     #[test]

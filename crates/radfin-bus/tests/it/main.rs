@@ -409,3 +409,68 @@ async fn publishing_without_streams_fails() {
     let err = bus.durable_consumer(bus.names().reports_stream(), "bad.name", None).await.expect_err("bad name");
     assert!(matches!(err, BusError::InvalidArgument { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn dead_letters_are_listed_in_pages_and_redriven_to_their_original_subject() {
+    let bus = bus().await;
+    let names = bus.names().clone();
+    let jan = period("2026-01");
+    let events: Vec<ReportEvent> =
+        (1..=3).map(|i| report(&format!("R-DL{i}"), 1, &format!("2026-01-1{i}T10:00:00Z"))).collect();
+    let mut published = Vec::new();
+    for event in &events {
+        published.push(publish_report(&bus, jan, event).await);
+    }
+    let consumer = bus.durable_consumer(names.reports_stream(), "pricing", None).await.expect("consumer");
+    for (i, delivery) in fetch_exactly(&consumer, 3).await.into_iter().enumerate() {
+        delivery.dead_letter(&bus, &format!("bad report {i}")).await.expect("dead letter");
+    }
+    assert_nothing_pending(&consumer).await;
+
+    // Pages in sequence order; an empty page at the end.
+    let first = bus.dead_letters(0, 2).await.expect("first page");
+    assert_eq!(first.iter().map(|l| l.seq).collect::<Vec<_>>(), [1, 2]);
+    let second = bus.dead_letters(2, 2).await.expect("second page");
+    assert_eq!(second.iter().map(|l| l.seq).collect::<Vec<_>>(), [3]);
+    assert!(bus.dead_letters(3, 10).await.expect("past the end").is_empty());
+    assert!(bus.dead_letters(0, 0).await.expect("no room").is_empty());
+    let letter = &first[1];
+    assert_eq!(letter.original_subject, names.report_subject(jan));
+    assert_eq!(letter.original_stream, names.reports_stream());
+    assert_eq!(letter.original_sequence, published[1].sequence);
+    assert_eq!(letter.consumer, "pricing");
+    assert_eq!(letter.reason, "bad report 1");
+    assert_eq!(letter.delivered, 1);
+    assert_eq!(letter.msg_id.as_deref(), Some("R-DL2:1"));
+    assert_eq!(letter.payload_len, prost::Message::encoded_len(&events[1]));
+    let age = std::time::SystemTime::now().duration_since(letter.published_at).unwrap_or_default();
+    assert!(age < Duration::from_secs(60), "{age:?}");
+
+    // A redrive republishes the payload and its own headers to the original subject, under a
+    // message id of its own, and removes the dead letter.
+    let redriven = bus.redrive(2).await.expect("redrive");
+    assert_eq!(redriven.seq, 2);
+    assert_eq!(redriven.subject, names.report_subject(jan));
+    assert_eq!(redriven.stream, names.reports_stream());
+    assert_eq!(redriven.stream_sequence, published[2].sequence + 1);
+    assert!(!redriven.duplicate);
+    let [again] = <[Delivery; 1]>::try_from(fetch_exactly(&consumer, 1).await).expect("one redelivery");
+    assert_eq!(again.decode::<ReportEvent>().expect("decode"), events[1]);
+    assert_eq!(again.msg_id(), Some("redrive:2"));
+    assert_eq!(again.header(headers::CONTENT_TYPE), Some(headers::PROTOBUF));
+    for dead_letter_header in [headers::DLQ_REASON, headers::ORIGINAL_SUBJECT, headers::CONSUMER, headers::DELIVERED] {
+        assert_eq!(again.header(dead_letter_header), None, "{dead_letter_header}");
+    }
+    again.ack().await.expect("ack");
+
+    // Gone from the dead letters; a second redrive finds nothing.
+    let left = bus.dead_letters(0, 10).await.expect("list");
+    assert_eq!(left.iter().map(|l| l.seq).collect::<Vec<_>>(), [1, 3]);
+    let err = bus.redrive(2).await.expect_err("redriven already");
+    assert!(matches!(err, BusError::DeadLetterNotFound { seq: 2 }), "{err}");
+    assert!(!err.is_retryable());
+    assert!(matches!(bus.redrive(99).await, Err(BusError::DeadLetterNotFound { seq: 99 })));
+    assert_nothing_pending(&consumer).await;
+
+    teardown(&bus).await;
+}

@@ -14,7 +14,10 @@
 use std::collections::BTreeMap;
 
 use radfin_proto::common::v1::{Grade, Modality};
-use radfin_proto::ingest::v1::{ListSyncRunsResponse, SyncOutcome, SyncRejectedRow, SyncRun, SyncTrigger};
+use radfin_proto::ingest::v1::{
+    DeadLetter, ListDeadLettersResponse, ListSyncRunsResponse, RedriveDeadLetterResponse, SyncOutcome, SyncRejectedRow,
+    SyncRun, SyncTrigger,
+};
 use radfin_proto::ledger::v1::{
     AuditChainProblem, AuditEvent, ClientDifference, ClientStatement, ClientTotals, ClosePeriodResponse, CreditNote,
     CreditNoteLine, CurrencyBalance, Effects, FxRateUsed, Invoice, InvoiceLine, ListAuditEventsResponse,
@@ -155,6 +158,12 @@ messages! {
         outcome: sync_outcome_json, error,
     }
     ListSyncRunsResponse { runs }
+    DeadLetter {
+        seq, dead_lettered_at, original_subject, original_stream, original_sequence, consumer, reason, delivered,
+        msg_id, payload_bytes,
+    }
+    ListDeadLettersResponse { dead_letters, next_after_seq }
+    RedriveDeadLetterResponse { seq, subject, stream_sequence }
 
     // pricing
     Provider { provider_id, name, grade: grade_json, practicing_since, pan, effective_from }

@@ -6,6 +6,7 @@
 //! as JSON for scripts, see [`json`]). Each area's commands are in their own file.
 
 mod audit;
+mod dead_letters;
 mod documents;
 pub mod json;
 mod periods;
@@ -32,7 +33,8 @@ use crate::connect::{self, AuthChannel, Bearer};
 /// What `radfin --help` says about exit codes, the token and the config file.
 pub const LONG_ABOUT: &str = "\
 radfin operator command line: submit and sync reports, manage parties, rules and FX rates, close \
-and rerun months, and read invoices, payout statements, client accounts, runs and the audit log. \
+and rerun months, read invoices, payout statements, client accounts, runs and the audit log, and \
+list and redrive dead letters. \
 Each command is a thin gRPC client of the services (ingest, pricing, ledger).
 
 Connection: --ingest/--pricing/--ledger (or RADFIN_INGEST_URL, RADFIN_PRICING_URL, \
@@ -458,6 +460,9 @@ pub enum Command {
     CreditNotes(documents::CreditNotesArgs),
     /// The audit log, newest first; `audit verify` checks its hash chain (role finance).
     Audit(audit::AuditArgs),
+    /// Messages a consumer gave up on, oldest first, with why; `dead-letters redrive SEQ --reason
+    /// TEXT` republishes one to the subject it came from (role finance).
+    DeadLetters(dead_letters::DeadLettersArgs),
 }
 
 /// Runs an operator command; the error carries the exit code.
@@ -483,6 +488,7 @@ pub async fn run(command: Command, global: &Global, out: &mut dyn Write) -> Resu
         Command::CreditNote(args) => documents::credit_note(&ctx, &args, out).await,
         Command::CreditNotes(args) => documents::credit_notes(&ctx, &args, out).await,
         Command::Audit(args) => audit::audit(&ctx, &args, out).await,
+        Command::DeadLetters(args) => dead_letters::dead_letters(&ctx, &args, out).await,
     }
 }
 

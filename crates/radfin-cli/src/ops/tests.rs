@@ -175,6 +175,19 @@ fn documents_and_reads() {
     );
     assert!(matches!(ops(&["runs", "--period", "2026-01"]), Command::Runs(a) if a.limit == 50));
     assert!(matches!(ops(&["audit", "--limit", "10"]), Command::Audit(a) if a.limit == 10));
+    assert!(matches!(
+        ops(&["dead-letters", "--after", "40", "--limit", "20"]),
+        Command::DeadLetters(a) if a.after == 40 && a.limit == 20 && a.command.is_none()
+    ));
+    assert!(matches!(ops(&["dead-letters"]), Command::DeadLetters(a) if a.after == 0 && a.limit == 100));
+    assert!(matches!(
+        ops(&["dead-letters", "redrive", "41", "--reason", "client added"]),
+        Command::DeadLetters(dead_letters::DeadLettersArgs {
+            command: Some(dead_letters::DeadLettersCommand::Redrive(r)), ..
+        }) if r.seq == 41 && r.reason == "client added"
+    ));
+    assert_eq!(usage_error(&["dead-letters", "redrive", "41"]), clap::error::ErrorKind::MissingRequiredArgument);
+    assert_eq!(usage_error(&["dead-letters", "--limit", "0"]), clap::error::ErrorKind::ValueValidation);
     assert!(matches!(ops(&["periods"]), Command::Periods));
     assert!(matches!(ops(&["summary", "2026-01"]), Command::Summary(_)));
     assert!(

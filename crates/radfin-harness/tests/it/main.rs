@@ -3,6 +3,7 @@
 
 mod close;
 mod dashboard;
+mod dead_letters;
 mod fx_feed;
 mod live;
 mod metrics;

@@ -85,6 +85,8 @@ pub const POLICY: &[(&str, Role)] = &[
     ("/radfin.ingest.v1.IngestService/SyncNow", Role::Finance),
     ("/radfin.ingest.v1.IngestService/ListSyncRuns", Role::Viewer),
     ("/radfin.ingest.v1.IngestService/GetReconcilerStatus", Role::Viewer),
+    ("/radfin.ingest.v1.IngestService/ListDeadLetters", Role::Viewer),
+    ("/radfin.ingest.v1.IngestService/RedriveDeadLetter", Role::Finance),
     // Pricing: reference data and FX rates are written by finance, read by viewers.
     ("/radfin.pricing.v1.PricingService/PutProvider", Role::Finance),
     ("/radfin.pricing.v1.PricingService/PutClient", Role::Finance),
@@ -198,6 +200,8 @@ mod tests {
         assert_eq!(needs("/radfin.ingest.v1.IngestService/SubmitReport"), Requirement::Role(Role::Ingest));
         assert_eq!(needs("/radfin.ingest.v1.IngestService/SubmitStream"), Requirement::Role(Role::Ingest));
         assert_eq!(needs("/radfin.ingest.v1.IngestService/SyncNow"), Requirement::Role(Role::Finance));
+        assert_eq!(needs("/radfin.ingest.v1.IngestService/ListDeadLetters"), Requirement::Role(Role::Viewer));
+        assert_eq!(needs("/radfin.ingest.v1.IngestService/RedriveDeadLetter"), Requirement::Role(Role::Finance));
         assert_eq!(needs("/radfin.pricing.v1.PricingService/PutFxRate"), Requirement::Role(Role::Finance));
         assert_eq!(needs("/radfin.pricing.v1.PricingService/ListHeldReports"), Requirement::Role(Role::Viewer));
         assert_eq!(needs("/radfin.ledger.v1.LedgerService/ClosePeriod"), Requirement::Role(Role::Finance));

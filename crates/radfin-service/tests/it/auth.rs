@@ -13,9 +13,10 @@ use radfin_db::testing::TestDb;
 use radfin_proto::ingest::v1::ingest_service_client::IngestServiceClient;
 use radfin_proto::ingest::v1::ingest_service_server::{IngestService, IngestServiceServer, SERVICE_NAME};
 use radfin_proto::ingest::v1::{
-    GetReconcilerStatusRequest, GetReconcilerStatusResponse, ListSyncRunsRequest, ListSyncRunsResponse,
-    SubmitBatchRequest, SubmitBatchResponse, SubmitReportRequest, SubmitReportResponse, SubmitStreamRequest,
-    SubmitStreamResponse, SyncNowRequest, SyncNowResponse, SyncRun,
+    GetReconcilerStatusRequest, GetReconcilerStatusResponse, ListDeadLettersRequest, ListDeadLettersResponse,
+    ListSyncRunsRequest, ListSyncRunsResponse, RedriveDeadLetterRequest, RedriveDeadLetterResponse, SubmitBatchRequest,
+    SubmitBatchResponse, SubmitReportRequest, SubmitReportResponse, SubmitStreamRequest, SubmitStreamResponse,
+    SyncNowRequest, SyncNowResponse, SyncRun,
 };
 use radfin_service::auth::{self, Auth, sha256_hex};
 use radfin_service::supervise::Supervisor;
@@ -76,6 +77,20 @@ impl IngestService for Stub {
         _: Request<GetReconcilerStatusRequest>,
     ) -> Result<Response<GetReconcilerStatusResponse>, Status> {
         Ok(Response::new(GetReconcilerStatusResponse::default()))
+    }
+
+    async fn list_dead_letters(
+        &self,
+        _: Request<ListDeadLettersRequest>,
+    ) -> Result<Response<ListDeadLettersResponse>, Status> {
+        Ok(Response::new(ListDeadLettersResponse::default()))
+    }
+
+    async fn redrive_dead_letter(
+        &self,
+        request: Request<RedriveDeadLetterRequest>,
+    ) -> Result<Response<RedriveDeadLetterResponse>, Status> {
+        Ok(Response::new(RedriveDeadLetterResponse { subject: caller(&request), ..Default::default() }))
     }
 }
 
