@@ -3,6 +3,7 @@
 mod browser;
 mod buf;
 mod dev_tokens;
+mod faults;
 mod fuzz;
 mod infra;
 mod k8s;
@@ -62,6 +63,20 @@ enum Command {
     Up,
     /// Stops the services, and PostgreSQL and NATS if `up` or `test` started them.
     Down,
+    /// The fault suite of issue 10 at full size (`crates/radfin-harness/src/faults`, run by the
+    /// harness's example `faults` against local PostgreSQL and NATS, started if none run): each case
+    /// on services of its own, then a table of case, what was done, reports acknowledged, missing,
+    /// duplicated, client-months equal to the engine / total, pass or fail and seconds (also in
+    /// target/faults/faults.md). Built so far: case 1 (every report submitted three times from 8
+    /// concurrent clients) and case 5 (50 identical concurrent submissions, a changed revision refused).
+    Faults {
+        /// Case 1's reports (each submitted three times).
+        #[arg(long, default_value_t = 10_000)]
+        reports: usize,
+        /// Build the services optimized (slower to build, faster to run).
+        #[arg(long)]
+        release: bool,
+    },
     /// The coverage-guided fuzz targets of `fuzz/` (cargo-fuzz, libFuzzer; `rules`, `fx`, `event`),
     /// each for `--seconds`, on the stable toolchain (`RUSTC_BOOTSTRAP=1`); fails, naming the crash
     /// artifact, when one crashes. cargo-fuzz is installed at a pinned version under
@@ -145,6 +160,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Up => stack::up(&sh, &root)?,
         Command::Down => stack::down(&root)?,
+        Command::Faults { reports, release } => faults::run(&sh, &root, reports, release)?,
         Command::Fuzz { seconds, sanitizer, target } => fuzz::run(&sh, &root, seconds, target.as_deref(), &sanitizer)?,
     }
     Ok(())

@@ -29,7 +29,7 @@ use radfin_harness::{Stack, nats_url, unique_prefix};
 use radfin_proto::ingest::v1::{ReportEvent, SubmitBatchRequest};
 use radfin_proto::ledger::v1::{ClosePeriodRequest, RerunMode, RerunPeriodRequest, SummarizePeriodRequest};
 use radfin_proto::pricing::v1 as pricing;
-use radfin_testkit::{GeneratedMonth, MonthSpec, SPEC_PROVIDER_RULES, client_rules_document, generate_month};
+use radfin_testkit::{GeneratedMonth, MonthSpec, client_rules_document, generate_month};
 use rust_decimal::Decimal;
 use tokio_postgres::NoTls;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
@@ -324,7 +324,7 @@ async fn pipeline(reports: usize) -> anyhow::Result<PipelineRun> {
 }
 
 async fn drive(stack: &Stack, month: &GeneratedMonth) -> anyhow::Result<PipelineRun> {
-    put_reference_data(stack, month).await?;
+    radfin_harness::put_month_reference_data(stack, month).await?;
 
     // What the ledger must end up with: every current final report.
     let offline = PricingRun { calendar: month.calendar, period: month.period, rules_as_of: chrono::Utc::now() }
@@ -402,38 +402,6 @@ async fn month_end(stack: &Stack, month: &GeneratedMonth) -> anyhow::Result<Mont
         rerun_apply,
         corrections: applied.credit_notes.len() + applied.invoices.len() + applied.payout_adjustments.len(),
     })
-}
-
-/// Parties, rules and FX rates of the month, through the pricing service's gRPC API.
-async fn put_reference_data(stack: &Stack, month: &GeneratedMonth) -> anyhow::Result<()> {
-    let mut p = stack.pricing_client().await?;
-    for v in &month.providers {
-        p.put_provider(pricing::PutProviderRequest { provider: Some(v.into()) }).await?;
-    }
-    p.put_provider_rules(pricing::PutProviderRulesRequest {
-        effective_from: "2020-01-01".into(),
-        document: SPEC_PROVIDER_RULES.into(),
-    })
-    .await?;
-    for (i, c) in month.clients.iter().enumerate() {
-        p.put_client(pricing::PutClientRequest { client: Some(c.into()) }).await?;
-        p.put_client_rules(pricing::PutClientRulesRequest {
-            client_id: c.client_id.to_string(),
-            effective_from: "2020-01-01".into(),
-            document: client_rules_document(i, &c.client_id, c.currency).to_string(),
-        })
-        .await?;
-    }
-    for r in month.fx.rates() {
-        p.put_fx_rate(pricing::PutFxRateRequest {
-            rate_date: r.rate_date.format("%Y-%m-%d").to_string(),
-            currency: r.currency.to_string(),
-            inr_per_unit: r.inr_per_unit.to_string(),
-            reason: "benchmark".into(),
-        })
-        .await?;
-    }
-    Ok(())
 }
 
 /// Whether the ledger's live totals of `period` equal the engine's price of the stored month,

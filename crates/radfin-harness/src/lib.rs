@@ -1,7 +1,9 @@
 //! The whole pipeline in one process: ingest, pricing, ledger and reporting (gRPC, and its
 //! dashboard over HTTP), each served on its own ephemeral port, against a private database
 //! (`radfin_db::testing::TestDb`) and a private bus prefix, so end-to-end tests run in parallel
-//! and leave nothing behind.
+//! and leave nothing behind. [`faults`] holds the fault suite's checker and cases.
+
+pub mod faults;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -250,17 +252,12 @@ impl Stack {
     }
 }
 
-/// Compares the ledger's live view of `period` (`SummarizePeriod`, per client) with the engine's
-/// price of the month as stored (`PricingRun::price` over the stored current revisions, with the
-/// stored parties, rules and rates, valued in INR as spec §6 defines it). Returns one line per
-/// difference, empty when they agree to the paisa: revenue in the contract currency, revenue in
-/// INR, COGS and the billable reports.
-pub async fn live_view_differences(stack: &Stack, period: radfin_domain::Period) -> anyhow::Result<Vec<String>> {
-    use std::collections::BTreeMap;
-
-    use radfin_proto::ledger::v1::SummarizePeriodRequest;
-    use rust_decimal::Decimal;
-
+/// The engine's price of `period` as stored (`PricingRun::price` over the stored current
+/// revisions, with the stored parties, rules and rates), and the stored FX table.
+pub async fn engine_pricing(
+    stack: &Stack,
+    period: radfin_domain::Period,
+) -> anyhow::Result<(radfin_domain::PeriodPricing, radfin_domain::fx::FxTable)> {
     let mut conn = stack.db.pool().get().await?;
     let mut catalog = radfin_domain::Catalog::default();
     radfin_db::parties::load_into(&mut conn, &mut catalog).await?;
@@ -279,8 +276,24 @@ pub async fn live_view_differences(stack: &Stack, period: radfin_domain::Period)
         period,
         rules_as_of: chrono::Utc::now(),
     };
-    let engine = radfin_domain::live::engine_view(&run.price(&catalog, &reports)?, &fx)?;
+    Ok((run.price(&catalog, &reports)?, fx))
+}
 
+/// Every client-month of `pricing`'s period that the engine or the ledger's live view
+/// (`SummarizePeriod`) holds, each equal or with its difference: revenue in the contract
+/// currency, revenue in INR (valued as spec §6 defines it), COGS and the billable reports.
+pub async fn client_months(
+    stack: &Stack,
+    pricing: &radfin_domain::PeriodPricing,
+    fx: &radfin_domain::fx::FxTable,
+) -> anyhow::Result<Vec<faults::ClientMonth>> {
+    use std::collections::BTreeMap;
+
+    use radfin_proto::ledger::v1::SummarizePeriodRequest;
+    use rust_decimal::Decimal;
+
+    let period = pricing.period;
+    let engine = radfin_domain::live::engine_view(pricing, fx)?;
     let summary = stack
         .ledger_client()
         .await?
@@ -294,24 +307,76 @@ pub async fn live_view_differences(stack: &Stack, period: radfin_domain::Period)
             (c.currency, c.revenue.parse()?, c.revenue_inr.parse()?, c.cogs_inr.parse()?, c.reports),
         );
     }
-    let mut differences = Vec::new();
+    let month = |client_id: &str, difference: Option<String>| faults::ClientMonth {
+        period: period.to_string(),
+        client_id: client_id.to_owned(),
+        difference,
+    };
+    let mut months = Vec::new();
     for e in &engine {
         let booked = ledger.remove(e.client_id.as_str()).unwrap_or_default();
         let expected = (e.currency.code().to_owned(), e.revenue, e.revenue_inr, e.cogs_inr, e.billable as u64);
         let nothing = e.revenue.is_zero() && e.cogs_inr.is_zero() && e.revenue_inr.is_zero();
-        if booked != expected && !(nothing && booked.1.is_zero() && booked.2.is_zero() && booked.3.is_zero()) {
-            differences.push(format!(
-                "{}: ledger (currency, revenue, revenue INR, COGS INR, reports) {booked:?}, engine {expected:?}",
-                e.client_id
-            ));
-        }
+        let equal = booked == expected || nothing && booked.1.is_zero() && booked.2.is_zero() && booked.3.is_zero();
+        months.push(month(
+            e.client_id.as_str(),
+            (!equal).then(|| {
+                format!("ledger (currency, revenue, revenue INR, COGS INR, reports) {booked:?}, engine {expected:?}")
+            }),
+        ));
     }
     for (client, booked) in ledger {
-        if !(booked.1.is_zero() && booked.2.is_zero() && booked.3.is_zero()) {
-            differences.push(format!("{client}: ledger {booked:?}, but the engine bills nothing"));
-        }
+        let nothing = booked.1.is_zero() && booked.2.is_zero() && booked.3.is_zero();
+        months.push(month(&client, (!nothing).then(|| format!("ledger {booked:?}, but the engine bills nothing"))));
     }
-    Ok(differences)
+    Ok(months)
+}
+
+/// Compares the ledger's live view of `period` (`SummarizePeriod`, per client) with the engine's
+/// price of the month as stored ([`engine_pricing`], [`client_months`]). Returns one line per
+/// difference, empty when they agree to the paisa: revenue in the contract currency, revenue in
+/// INR, COGS and the billable reports.
+pub async fn live_view_differences(stack: &Stack, period: radfin_domain::Period) -> anyhow::Result<Vec<String>> {
+    let (pricing, fx) = engine_pricing(stack, period).await?;
+    Ok(client_months(stack, &pricing, &fx)
+        .await?
+        .into_iter()
+        .filter_map(|m| m.difference.map(|d| format!("{}: {d}", m.client_id)))
+        .collect())
+}
+
+/// A generated month's parties, rules and FX rates, through the pricing service's gRPC API.
+pub async fn put_month_reference_data(stack: &Stack, month: &radfin_testkit::GeneratedMonth) -> anyhow::Result<()> {
+    use radfin_proto::pricing::v1 as pricing;
+
+    let mut p = stack.pricing_client().await?;
+    for v in &month.providers {
+        p.put_provider(pricing::PutProviderRequest { provider: Some(v.into()) }).await?;
+    }
+    p.put_provider_rules(pricing::PutProviderRulesRequest {
+        effective_from: "2020-01-01".into(),
+        document: radfin_testkit::SPEC_PROVIDER_RULES.into(),
+    })
+    .await?;
+    for (i, c) in month.clients.iter().enumerate() {
+        p.put_client(pricing::PutClientRequest { client: Some(c.into()) }).await?;
+        p.put_client_rules(pricing::PutClientRulesRequest {
+            client_id: c.client_id.to_string(),
+            effective_from: "2020-01-01".into(),
+            document: radfin_testkit::client_rules_document(i, &c.client_id, c.currency).to_string(),
+        })
+        .await?;
+    }
+    for r in month.fx.rates() {
+        p.put_fx_rate(pricing::PutFxRateRequest {
+            rate_date: r.rate_date.format("%Y-%m-%d").to_string(),
+            currency: r.currency.to_string(),
+            inr_per_unit: r.inr_per_unit.to_string(),
+            reason: "generated test rates".into(),
+        })
+        .await?;
+    }
+    Ok(())
 }
 
 /// Where `margin_summary` differs from the ledger's current view of `period` (spec §7): each row

@@ -4,6 +4,7 @@
 mod close;
 mod dashboard;
 mod dead_letters;
+mod faults;
 mod fx_feed;
 mod live;
 mod metrics;
