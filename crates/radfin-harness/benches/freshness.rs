@@ -17,9 +17,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use radfin_harness::Stack;
 use radfin_proto::ingest::v1::{ReportEvent, SubmitBatchRequest};
-use radfin_proto::pricing::v1 as pricing;
 use radfin_proto::reporting::v1::{WatchSummaryRequest, WatchSummaryResponse};
-use radfin_testkit::{GeneratedMonth, MonthSpec, SPEC_PROVIDER_RULES, client_rules_document, generate_month};
+use radfin_testkit::{GeneratedMonth, MonthSpec, generate_month};
 
 const CLIENTS: usize = 200;
 const PROVIDERS: usize = 500;
@@ -80,7 +79,7 @@ struct Run {
 }
 
 async fn drive(stack: &Stack, month: &GeneratedMonth, rate: usize) -> anyhow::Result<Run> {
-    put_reference_data(stack, month).await?;
+    radfin_harness::put_month_reference_data(stack, month).await?;
     let mut stream = stack
         .reporting_client()
         .await?
@@ -158,37 +157,6 @@ async fn drive(stack: &Stack, month: &GeneratedMonth, rate: usize) -> anyhow::Re
     latencies.sort_unstable();
     anyhow::ensure!(!latencies.is_empty(), "the stream delivered no change");
     Ok(Run { submitted: month.reports.len(), submitting, latencies, messages, removed })
-}
-
-async fn put_reference_data(stack: &Stack, month: &GeneratedMonth) -> anyhow::Result<()> {
-    let mut p = stack.pricing_client().await?;
-    for v in &month.providers {
-        p.put_provider(pricing::PutProviderRequest { provider: Some(v.into()) }).await?;
-    }
-    p.put_provider_rules(pricing::PutProviderRulesRequest {
-        effective_from: "2020-01-01".into(),
-        document: SPEC_PROVIDER_RULES.into(),
-    })
-    .await?;
-    for (i, c) in month.clients.iter().enumerate() {
-        p.put_client(pricing::PutClientRequest { client: Some(c.into()) }).await?;
-        p.put_client_rules(pricing::PutClientRulesRequest {
-            client_id: c.client_id.to_string(),
-            effective_from: "2020-01-01".into(),
-            document: client_rules_document(i, &c.client_id, c.currency).to_string(),
-        })
-        .await?;
-    }
-    for r in month.fx.rates() {
-        p.put_fx_rate(pricing::PutFxRateRequest {
-            rate_date: r.rate_date.format("%Y-%m-%d").to_string(),
-            currency: r.currency.to_string(),
-            inr_per_unit: r.inr_per_unit.to_string(),
-            reason: "benchmark".into(),
-        })
-        .await?;
-    }
-    Ok(())
 }
 
 /// The `q`-quantile (nearest rank) of sorted values.
