@@ -114,3 +114,50 @@ async fn the_outbox_and_the_projection_are_not_append_only() {
     assert_eq!(exec(&mut ledger, "UPDATE margin_summary SET reports = 1, updated_at = now()").await.unwrap(), 1);
     assert_eq!(exec(&mut ledger, "DELETE FROM margin_summary").await.unwrap(), 1);
 }
+
+/// Every table the append-only guard protects, as the database lists them, against every
+/// service role: UPDATE, DELETE, TRUNCATE and disabling or dropping its triggers are all refused
+/// (issue 10, case 6). A table added later with the guard is covered without touching this test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_service_role_can_change_or_unguard_any_append_only_table() {
+    #[derive(diesel::QueryableByName)]
+    struct Guarded {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        table_name: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        column_name: String,
+    }
+    let db = db().await;
+    let mut owner = db.pool().get().await.unwrap();
+    let guarded: Vec<Guarded> = diesel_async::RunQueryDsl::load(
+        diesel::sql_query(
+            "SELECT c.relname::text AS table_name, a.attname::text AS column_name
+             FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = 1
+             WHERE t.tgname = 'radfin_append_only_row' AND t.tgparentid = 0
+             ORDER BY 1",
+        ),
+        &mut owner,
+    )
+    .await
+    .unwrap();
+    let names: Vec<&str> = guarded.iter().map(|g| g.table_name.as_str()).collect();
+    for expected in ["audit_log", "finance_invoices", "fx_rates", "ledger_entries", "payout_statements", "reports"] {
+        assert!(names.contains(&expected), "{expected} is guarded: {names:?}");
+    }
+    for role in ["radfin_ingest", "radfin_pricing", "radfin_ledger", "radfin_reporting"] {
+        let mut conn = db.connect_as(role).await.unwrap();
+        for Guarded { table_name: table, column_name: column } in &guarded {
+            for sql in [
+                format!("UPDATE {table} SET {column} = {column}"),
+                format!("DELETE FROM {table}"),
+                format!("TRUNCATE {table} CASCADE"),
+                format!("ALTER TABLE {table} DISABLE TRIGGER radfin_append_only_row"),
+                format!("ALTER TABLE {table} DISABLE TRIGGER ALL"),
+                format!("DROP TRIGGER radfin_append_only_row ON {table}"),
+            ] {
+                expect_denied(&mut conn, &sql, role).await;
+            }
+        }
+    }
+}
