@@ -31,6 +31,39 @@ pub fn nats_url() -> String {
     radfin_bus::testing::nats_url()
 }
 
+/// Polls `f` until it yields `Some`, for at most 30 s (a panic naming `what` after that).
+pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// xorshift: deterministic for a seed, no dependency (orders and batch sizes of tests).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+}
+
 /// A bus prefix no other test (or run) uses.
 pub fn unique_prefix() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -235,15 +268,20 @@ impl Stack {
         Ok(ReportingServiceClient::new(Self::channel(self.reporting).await?).max_decoding_message_size(64 << 20))
     }
 
+    /// A bus client on the stack's own streams (its private prefix): to publish by hand what the
+    /// services did not, or read the streams.
+    pub async fn bus(&self) -> anyhow::Result<Bus> {
+        Ok(Bus::connect(&BusConfig { url: nats_url(), prefix: self.prefix.clone(), ..BusConfig::default() }).await?)
+    }
+
     /// Stops every service gracefully, deletes the test's streams, and reports the first failure
     /// of any service. (The database goes when `db` is dropped.)
     pub async fn stop(self) -> anyhow::Result<()> {
         self.stop.fire();
+        let bus = self.bus().await?;
         for task in self.tasks {
             task.await??;
         }
-        let bus =
-            Bus::connect(&BusConfig { url: nats_url(), prefix: self.prefix.clone(), ..BusConfig::default() }).await?;
         let names = bus.names();
         for stream in [names.reports_stream(), names.priced_stream(), names.dlq_stream()] {
             bus.jetstream().delete_stream(stream).await.with_context(|| format!("delete stream {stream}"))?;

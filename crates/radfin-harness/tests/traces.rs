@@ -4,12 +4,9 @@
 //! context. Spans are collected by an in-memory exporter; a test target of its own, since it
 //! installs the process's global subscriber and tracer provider.
 
-use std::future::Future;
-use std::time::{Duration, Instant};
-
 use opentelemetry::trace::{SpanKind, TraceContextExt as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use radfin_harness::Stack;
+use radfin_harness::{Stack, eventually};
 use radfin_proto::common::v1::{Grade, Modality, Priority, ReportStatus};
 use radfin_proto::ingest::v1::ingest_service_client::IngestServiceClient;
 use radfin_proto::ingest::v1::{ReportEvent, SubmitReportRequest};
@@ -21,22 +18,6 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 const PROVIDER_RULES: &str = include_str!("../../../samples/rules/provider.json");
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
-
-/// Polls `f` until it yields `Some`, for at most 30 s.
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// RAD-007, the sample provider rules, and client HOSP-INR with per-study INR prices.
 async fn setup(stack: &Stack) {

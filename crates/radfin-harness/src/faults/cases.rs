@@ -10,7 +10,7 @@ use radfin_testkit::{GeneratedMonth, MonthSpec, generate_month};
 use tokio::task::JoinSet;
 
 use super::{Ack, CaseResult, Verdict, settle, stored_rows};
-use crate::{Stack, put_month_reference_data};
+use crate::{Rng, Stack, put_month_reference_data};
 
 /// Case 1's concurrent clients.
 pub const CLIENTS: usize = 8;
@@ -22,21 +22,6 @@ pub const IDENTICAL_CALLS: usize = 50;
 const MAX_BATCH: usize = 250;
 /// How often a failed call is tried again before the case gives up on it.
 const ATTEMPTS: u32 = 5;
-
-/// xorshift: deterministic for a seed, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 fn period() -> Period {
     Period::new(2026, 10).unwrap_or_else(|| unreachable!("October 2026 is a period"))

@@ -18,13 +18,7 @@ async fn list(stack: &Stack, after_seq: u64, limit: u32) -> (Vec<DeadLetter>, u6
 async fn dead_letters_are_listed_and_redriven_by_an_operator() {
     let stack = Stack::start().await.unwrap();
     setup(&stack).await;
-    let bus = radfin_bus::Bus::connect(&radfin_bus::BusConfig {
-        url: radfin_harness::nats_url(),
-        prefix: stack.prefix.clone(),
-        ..radfin_bus::BusConfig::default()
-    })
-    .await
-    .unwrap();
+    let bus = stack.bus().await.unwrap();
     let subject = bus.names().report_subject("2026-10".parse().unwrap());
 
     // Not a report at all: dead-lettered as undecodable.

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use radfin_harness::{Stack, live_view_differences};
+use radfin_harness::{Rng, Stack, live_view_differences};
 use radfin_proto::common::v1::{Grade, Modality, Priority, ReportStatus};
 use radfin_proto::ingest::v1::{ReportEvent, SubmitBatchRequest};
 use radfin_proto::ledger::v1::ListPeriodEntriesRequest;
@@ -16,21 +16,6 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use crate::{PROVIDER_RULES, client, provider};
-
-/// xorshift: deterministic for a seed, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 const CLIENTS: usize = 12;
 

@@ -16,10 +16,10 @@ mod rejects;
 mod reporting;
 mod roles;
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use radfin_harness::Stack;
+pub use radfin_harness::eventually;
 use radfin_proto::common::v1::{Grade, Modality, Priority, ReportStatus};
 use radfin_proto::ingest::v1::ReportEvent;
 use radfin_proto::ledger::v1::{LedgerEntry, ListReportEntriesRequest};
@@ -27,22 +27,6 @@ use radfin_proto::pricing::v1 as pricing;
 use serde_json::json;
 
 const PROVIDER_RULES: &str = include_str!("../../../../samples/rules/provider.json");
-
-/// Polls `f` until it yields `Some`, for at most 30 s.
-pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// A clients' rule document: INR or USD, per study, graduated tiers 100/500/∞.
 pub fn client_rules(client_id: &str, currency: &str) -> String {

@@ -135,13 +135,7 @@ async fn every_service_exposes_its_metrics_with_real_values_after_traffic() {
         wait_entries(&stack, &r.report_id, 2).await;
     }
     // A message pricing cannot decode: dead-lettered.
-    let bus = radfin_bus::Bus::connect(&radfin_bus::BusConfig {
-        url: radfin_harness::nats_url(),
-        prefix: stack.prefix.clone(),
-        ..radfin_bus::BusConfig::default()
-    })
-    .await
-    .unwrap();
+    let bus = stack.bus().await.unwrap();
     let subject = bus.names().report_subject("2026-10".parse().unwrap());
     bus.jetstream().publish(subject, vec![0xff, 0xff, 0xff].into()).await.unwrap().await.unwrap();
 

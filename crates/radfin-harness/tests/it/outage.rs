@@ -181,13 +181,7 @@ async fn a_database_outage_mid_stream_loses_no_report_books_none_twice_and_dead_
     }
     let dropped = proxy.cut().await;
     assert!(dropped > 0, "the services had no database connection to lose");
-    let bus = radfin_bus::Bus::connect(&radfin_bus::BusConfig {
-        url: radfin_harness::nats_url(),
-        prefix: stack.prefix.clone(),
-        ..Default::default()
-    })
-    .await
-    .expect("bus");
+    let bus = stack.bus().await.expect("bus");
     let in_flight = unfinished(&bus).await;
     assert!(in_flight.iter().any(|(n, _)| *n > 0), "the outage must catch messages in flight: {in_flight:?}");
     tokio::time::sleep(OUTAGE).await;

@@ -85,13 +85,7 @@ async fn a_higher_revision_supersedes_and_repeats_add_nothing() {
 
     // A fact delivered again (published anew, past the broker's dedupe) adds nothing: the
     // ledger already applied it.
-    let bus = radfin_bus::Bus::connect(&radfin_bus::BusConfig {
-        url: radfin_harness::nats_url(),
-        prefix: stack.prefix.clone(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let bus = stack.bus().await.unwrap();
     let period = "2026-10".parse().unwrap();
     let mut replay = bus.replay(radfin_bus::PeriodStream::Priced, period).await.unwrap();
     let stored = futures::StreamExt::next(&mut replay).await.unwrap().unwrap();
