@@ -11,7 +11,10 @@
 //! `fuzz/artifacts/<target>/` (ignored by git) and named in the error.
 
 use std::collections::BTreeSet;
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use xshell::{Shell, cmd};
@@ -24,9 +27,48 @@ const CARGO_FUZZ_VERSION: &str = "0.13.2";
 /// libFuzzer's limit on one input's run, in seconds: a slower input is reported as a timeout.
 const INPUT_TIMEOUT_SECS: u64 = 10;
 
+/// What one target's bounded run did.
+#[derive(Clone, Debug)]
+pub struct TargetRun {
+    pub target: String,
+    /// How long it was asked to run (libFuzzer's `-max_total_time`).
+    pub seconds: u64,
+    /// The inputs libFuzzer ran, from its closing `Done N runs in S second(s)` line.
+    pub runs: Option<u64>,
+    /// The wall-clock time of the run, building included.
+    pub elapsed: Duration,
+    /// Why it failed: a crash (with its artifacts and how to replay them), or a failed build.
+    pub failure: Option<String>,
+}
+
+impl TargetRun {
+    /// Inputs per second of fuzzing (the requested time, not the build's).
+    pub fn runs_per_second(&self) -> Option<u64> {
+        self.runs.map(|r| r / self.seconds.max(1))
+    }
+}
+
 /// Builds and runs `target` (every target when `None`) for `seconds` each; fails, naming the
 /// crash artifacts, as soon as one target crashes.
 pub fn run(sh: &Shell, root: &Path, seconds: u64, target: Option<&str>, sanitizer: &str) -> anyhow::Result<()> {
+    let runs = run_targets(sh, root, seconds, target, sanitizer, false)?;
+    let names: Vec<&str> = runs.iter().map(|r| r.target.as_str()).collect();
+    println!("fuzz: no crash in {} ({seconds} s each)", names.join(", "));
+    Ok(())
+}
+
+/// Builds and runs `target` (every target when `None`) for `seconds` each, and says what each
+/// run did. A target that crashes (or does not build) is an error at once, unless `keep_going`:
+/// then its [`TargetRun::failure`] says why and the next target runs. Failing to set up
+/// (installing cargo-fuzz, listing the targets) is an error either way.
+pub fn run_targets(
+    sh: &Shell,
+    root: &Path,
+    seconds: u64,
+    target: Option<&str>,
+    sanitizer: &str,
+    keep_going: bool,
+) -> anyhow::Result<Vec<TargetRun>> {
     anyhow::ensure!(seconds > 0, "--seconds must be at least 1");
     let cargo_fuzz = ensure_cargo_fuzz(sh, root)?;
     let fuzz_dir = root.join("fuzz");
@@ -49,7 +91,9 @@ pub fn run(sh: &Shell, root: &Path, seconds: u64, target: Option<&str>, sanitize
 
     let max_time = format!("-max_total_time={seconds}");
     let timeout = format!("-timeout={INPUT_TIMEOUT_SECS}");
+    let mut done = Vec::new();
     for target in &targets {
+        let started = Instant::now();
         let corpus = target_dir.join("corpus").join(target);
         let seeds = fuzz_dir.join("seeds").join(target);
         std::fs::create_dir_all(&corpus).with_context(|| format!("cannot create {}", corpus.display()))?;
@@ -62,16 +106,16 @@ pub fn run(sh: &Shell, root: &Path, seconds: u64, target: Option<&str>, sanitize
         // libFuzzer refuses a corpus directory that does not exist.
         let seeds = seeds.is_dir().then_some(seeds);
         // The first corpus directory receives the new inputs; the seeds are only read.
-        let status = cmd!(
+        let command = cmd!(
             sh,
             "{cargo_fuzz} fuzz run --fuzz-dir {fuzz_dir} --target-dir {target_dir} --sanitizer {sanitizer}
              {target} {corpus} {seeds...} -- {max_time} {timeout} -print_funcs=0 {dict...}"
-        )
-        .run();
-        if let Err(e) = status {
+        );
+        let (status, runs) = run_counting(command.into())?;
+        let failure = (!status.success()).then(|| {
             let found: Vec<PathBuf> = files_in(&artifacts).difference(&before).cloned().collect();
             if found.is_empty() {
-                return Err(e).with_context(|| format!("fuzz target {target} failed (no crash artifact written)"));
+                return format!("fuzz target {target} failed ({status}; no crash artifact written)");
             }
             let list = found.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
             let cargo_fuzz = cargo_fuzz.display();
@@ -79,11 +123,36 @@ pub fn run(sh: &Shell, root: &Path, seconds: u64, target: Option<&str>, sanitize
             let replay = format!(
                 "RUSTC_BOOTSTRAP=1 {cargo_fuzz} fuzz run --fuzz-dir fuzz --target-dir target/fuzz {sanitizer} {target} <artifact>"
             );
-            return Err(e).with_context(|| format!("fuzz target {target} crashed on {list}; replay with `{replay}`"));
+            format!("fuzz target {target} crashed on {list}; replay with `{replay}`")
+        });
+        if let (Some(why), false) = (&failure, keep_going) {
+            anyhow::bail!("{why}");
+        }
+        done.push(TargetRun { target: target.clone(), seconds, runs, elapsed: started.elapsed(), failure });
+    }
+    Ok(done)
+}
+
+/// Runs `command` with its standard error passed through line by line, and returns its exit
+/// status and the runs of libFuzzer's closing `Done N runs in S second(s)` line, if it printed one.
+fn run_counting(mut command: Command) -> anyhow::Result<(std::process::ExitStatus, Option<u64>)> {
+    let mut child = command.stderr(Stdio::piped()).spawn().context("cannot start cargo fuzz")?;
+    let mut runs = None;
+    if let Some(stderr) = child.stderr.take() {
+        for line in BufReader::new(stderr).lines() {
+            let line = line.context("reading cargo fuzz's output")?;
+            eprintln!("{line}");
+            if let Some(n) = done_runs(&line) {
+                runs = Some(n);
+            }
         }
     }
-    println!("fuzz: no crash in {} ({seconds} s each)", targets.join(", "));
-    Ok(())
+    Ok((child.wait().context("waiting for cargo fuzz")?, runs))
+}
+
+/// N of libFuzzer's `Done N runs in S second(s)`.
+fn done_runs(line: &str) -> Option<u64> {
+    line.strip_prefix("Done ")?.split_once(" runs in ")?.0.parse().ok()
 }
 
 /// The files directly in `dir` (none when it does not exist).
@@ -113,4 +182,14 @@ fn ensure_cargo_fuzz(sh: &Shell, root: &Path) -> anyhow::Result<PathBuf> {
 fn version(sh: &Shell, bin: &Path) -> Option<String> {
     let out = cmd!(sh, "{bin} fuzz --version").quiet().ignore_stderr().read().ok()?;
     out.split_whitespace().last().map(ToOwned::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn libfuzzers_closing_line_gives_the_runs() {
+        assert_eq!(super::done_runs("Done 1234567 runs in 31 second(s)"), Some(1_234_567));
+        assert_eq!(super::done_runs("#1024\tpulse  cov: 12 ft: 14 corp: 3/5b exec/s: 512"), None);
+        assert_eq!(super::done_runs("Done x runs in 1 second(s)"), None);
+    }
 }

@@ -68,7 +68,9 @@ enum Command {
     /// on services of its own, then a table of case, what was done, reports acknowledged, missing,
     /// duplicated, client-months equal to the engine / total, pass or fail and seconds (also in
     /// target/faults/faults.md). Built so far: case 1 (every report submitted three times from 8
-    /// concurrent clients) and case 5 (50 identical concurrent submissions, a changed revision refused).
+    /// concurrent clients), case 5 (50 identical concurrent submissions, a changed revision refused),
+    /// 7 (closes racing submissions), 8 (a rerun applied twice and concurrently), 9 (poison messages),
+    /// 10 (hostile input) and 11 (every fuzz target for --fuzz-seconds, a row each).
     Faults {
         /// Case 1's reports (each submitted three times).
         #[arg(long, default_value_t = 10_000)]
@@ -76,6 +78,9 @@ enum Command {
         /// Build the services optimized (slower to build, faster to run).
         #[arg(long)]
         release: bool,
+        /// Case 11: how long each fuzz target runs (0: none run).
+        #[arg(long, default_value_t = 30)]
+        fuzz_seconds: u64,
     },
     /// The coverage-guided fuzz targets of `fuzz/` (cargo-fuzz, libFuzzer; `rules`, `fx`, `event`),
     /// each for `--seconds`, on the stable toolchain (`RUSTC_BOOTSTRAP=1`); fails, naming the crash
@@ -160,7 +165,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Up => stack::up(&sh, &root)?,
         Command::Down => stack::down(&root)?,
-        Command::Faults { reports, release } => faults::run(&sh, &root, reports, release)?,
+        Command::Faults { reports, release, fuzz_seconds } => faults::run(&sh, &root, reports, release, fuzz_seconds)?,
         Command::Fuzz { seconds, sanitizer, target } => fuzz::run(&sh, &root, seconds, target.as_deref(), &sanitizer)?,
     }
     Ok(())

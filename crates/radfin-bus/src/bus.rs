@@ -71,7 +71,7 @@ impl Bus {
         let mut attempt = 1;
         let client = loop {
             let options = ConnectOptions::new().name(&config.connection_name).max_reconnects(None);
-            match options.connect(config.url.as_str()).await {
+            match options.connect(config.servers()).await {
                 Ok(client) => break client,
                 Err(source) if attempt < config.connect_attempts && retry_connect(source.kind()) => {
                     tracing::warn!(url = %url, attempt, error = %source, "cannot connect to nats, retrying");

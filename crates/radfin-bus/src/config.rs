@@ -56,6 +56,12 @@ impl Default for BusConfig {
 }
 
 impl BusConfig {
+    /// The servers of [`BusConfig::url`], one per comma-separated entry: the client connects to
+    /// whichever answers first and, once connected, also learns the rest of the cluster.
+    pub fn servers(&self) -> Vec<&str> {
+        self.url.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()
+    }
+
     /// Checks every field; the error names each bad one.
     pub fn validate(&self) -> Result<(), BusError> {
         let mut problems = Vec::new();
@@ -234,6 +240,12 @@ mod tests {
 
     fn period(s: &str) -> Period {
         s.parse().expect("a valid period")
+    }
+
+    #[test]
+    fn a_url_list_names_every_server_of_a_cluster() {
+        let config = BusConfig { url: " nats://127.0.0.1:4222, nats://127.0.0.1:4223,".into(), ..Default::default() };
+        assert_eq!(config.servers(), ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"]);
     }
 
     #[test]

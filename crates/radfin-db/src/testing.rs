@@ -33,7 +33,12 @@ pub struct TestDb {
 impl TestDb {
     /// Creates and migrates `radfin_t_<pid>_<counter>_<nanos>` on the server of the admin URL.
     pub async fn create() -> Result<TestDb, StorageError> {
-        let admin_url = admin_url();
+        Self::create_on(admin_url()).await
+    }
+
+    /// Like [`TestDb::create`], on the server of `admin_url` (a superuser's URL), e.g. a
+    /// private server a test stops and starts.
+    pub async fn create_on(admin_url: String) -> Result<TestDb, StorageError> {
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         let name = format!("radfin_t_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
         let mut admin = AsyncPgConnection::establish(&admin_url).await?;

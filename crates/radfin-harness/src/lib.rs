@@ -1,9 +1,12 @@
 //! The whole pipeline in one process: ingest, pricing, ledger and reporting (gRPC, and its
 //! dashboard over HTTP), each served on its own ephemeral port, against a private database
 //! (`radfin_db::testing::TestDb`) and a private bus prefix, so end-to-end tests run in parallel
-//! and leave nothing behind. [`faults`] holds the fault suite's checker and cases.
+//! and leave nothing behind. [`faults`] holds the fault suite's checker and cases; [`fixtures`] the
+//! small hand-written reference data and reports the tests and the fault suite share.
 
 pub mod faults;
+pub mod fixtures;
+pub mod procs;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -290,13 +293,45 @@ impl Stack {
     }
 }
 
+/// What the checks below need of a running radfin, in one process ([`Stack`]) or as processes
+/// ([`procs::ProcStack`]): its database (as the owner) and where the ledger and pricing answer.
+pub trait Deployment {
+    fn db(&self) -> &TestDb;
+    fn ledger_addr(&self) -> SocketAddr;
+    fn pricing_addr(&self) -> SocketAddr;
+}
+
+impl Deployment for Stack {
+    fn db(&self) -> &TestDb {
+        &self.db
+    }
+
+    fn ledger_addr(&self) -> SocketAddr {
+        self.ledger
+    }
+
+    fn pricing_addr(&self) -> SocketAddr {
+        self.pricing
+    }
+}
+
 /// The engine's price of `period` as stored (`PricingRun::price` over the stored current
 /// revisions, with the stored parties, rules and rates), and the stored FX table.
 pub async fn engine_pricing(
-    stack: &Stack,
+    stack: &impl Deployment,
     period: radfin_domain::Period,
 ) -> anyhow::Result<(radfin_domain::PeriodPricing, radfin_domain::fx::FxTable)> {
-    let mut conn = stack.db.pool().get().await?;
+    engine_pricing_of(stack, period, |_| true).await
+}
+
+/// Like [`engine_pricing`], over only the stored current revisions `keep` selects (say, those a
+/// close booked, leaving out the reports stored after it).
+pub async fn engine_pricing_of(
+    stack: &impl Deployment,
+    period: radfin_domain::Period,
+    keep: impl Fn(&radfin_domain::ReportEvent) -> bool,
+) -> anyhow::Result<(radfin_domain::PeriodPricing, radfin_domain::fx::FxTable)> {
+    let mut conn = stack.db().pool().get().await?;
     let mut catalog = radfin_domain::Catalog::default();
     radfin_db::parties::load_into(&mut conn, &mut catalog).await?;
     radfin_db::rules::load_into(&mut conn, &mut catalog).await?;
@@ -307,7 +342,8 @@ pub async fn engine_pricing(
         radfin_domain::fx::DEFAULT_MAX_RATE_AGE_DAYS,
     )
     .await?;
-    let reports = radfin_db::reports::current_of_period(&mut conn, period).await?;
+    let mut reports = radfin_db::reports::current_of_period(&mut conn, period).await?;
+    reports.retain(|r| keep(r));
     drop(conn);
     let run = radfin_domain::PricingRun {
         calendar: radfin_domain::BusinessCalendar::default(),
@@ -321,7 +357,7 @@ pub async fn engine_pricing(
 /// (`SummarizePeriod`) holds, each equal or with its difference: revenue in the contract
 /// currency, revenue in INR (valued as spec §6 defines it), COGS and the billable reports.
 pub async fn client_months(
-    stack: &Stack,
+    stack: &impl Deployment,
     pricing: &radfin_domain::PeriodPricing,
     fx: &radfin_domain::fx::FxTable,
 ) -> anyhow::Result<Vec<faults::ClientMonth>> {
@@ -332,9 +368,7 @@ pub async fn client_months(
 
     let period = pricing.period;
     let engine = radfin_domain::live::engine_view(pricing, fx)?;
-    let summary = stack
-        .ledger_client()
-        .await?
+    let summary = LedgerServiceClient::new(Stack::channel(stack.ledger_addr()).await?)
         .summarize_period(SummarizePeriodRequest { period: period.to_string() })
         .await?
         .into_inner();
@@ -374,7 +408,10 @@ pub async fn client_months(
 /// price of the month as stored ([`engine_pricing`], [`client_months`]). Returns one line per
 /// difference, empty when they agree to the paisa: revenue in the contract currency, revenue in
 /// INR, COGS and the billable reports.
-pub async fn live_view_differences(stack: &Stack, period: radfin_domain::Period) -> anyhow::Result<Vec<String>> {
+pub async fn live_view_differences(
+    stack: &impl Deployment,
+    period: radfin_domain::Period,
+) -> anyhow::Result<Vec<String>> {
     let (pricing, fx) = engine_pricing(stack, period).await?;
     Ok(client_months(stack, &pricing, &fx)
         .await?
@@ -384,10 +421,13 @@ pub async fn live_view_differences(stack: &Stack, period: radfin_domain::Period)
 }
 
 /// A generated month's parties, rules and FX rates, through the pricing service's gRPC API.
-pub async fn put_month_reference_data(stack: &Stack, month: &radfin_testkit::GeneratedMonth) -> anyhow::Result<()> {
+pub async fn put_month_reference_data(
+    stack: &impl Deployment,
+    month: &radfin_testkit::GeneratedMonth,
+) -> anyhow::Result<()> {
     use radfin_proto::pricing::v1 as pricing;
 
-    let mut p = stack.pricing_client().await?;
+    let mut p = PricingServiceClient::new(Stack::channel(stack.pricing_addr()).await?);
     for v in &month.providers {
         p.put_provider(pricing::PutProviderRequest { provider: Some(v.into()) }).await?;
     }

@@ -110,6 +110,14 @@ impl Config {
     }
 }
 
+/// The `radfin-ingest` binary's whole work: telemetry, the configuration from the environment,
+/// then [`run`] until SIGTERM or SIGINT. (The fault suite runs the services as processes through
+/// this same entry point.)
+pub async fn run_from_env() -> anyhow::Result<()> {
+    let _telemetry = radfin_service::telemetry::init("radfin-ingest")?;
+    run(Config::from_env()?, radfin_service::shutdown::signal()).await
+}
+
 /// Runs the service until `shutdown` resolves: gRPC stops taking submissions, in-flight ones
 /// finish, the relay publishes what was committed, then it returns.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {

@@ -1,8 +1,6 @@
-//! The ledger service binary: configuration from the environment, then [`radfin_ledger::run`].
+//! The ledger service binary: [`radfin_ledger::run_from_env`].
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let _telemetry = radfin_service::telemetry::init("radfin-ledger")?;
-    let config = radfin_ledger::Config::from_env()?;
-    radfin_ledger::run(config, radfin_service::shutdown::signal()).await
+    radfin_ledger::run_from_env().await
 }

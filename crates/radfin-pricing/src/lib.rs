@@ -98,6 +98,14 @@ impl Config {
     }
 }
 
+/// The `radfin-pricing` binary's whole work: telemetry, the configuration from the environment,
+/// then [`run`] until SIGTERM or SIGINT. (The fault suite runs the services as processes through
+/// this same entry point.)
+pub async fn run_from_env() -> anyhow::Result<()> {
+    let _telemetry = radfin_service::telemetry::init("radfin-pricing")?;
+    run(Config::from_env()?, radfin_service::shutdown::signal()).await
+}
+
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
     let listener = radfin_service::grpc::bind(config.listen).await?;
     serve(&config, listener, shutdown).await

@@ -104,6 +104,14 @@ impl Config {
     }
 }
 
+/// The `radfin-reporting` binary's whole work: telemetry, the configuration from the environment,
+/// then [`run`] until SIGTERM or SIGINT. (The fault suite runs the services as processes through
+/// this same entry point.)
+pub async fn run_from_env() -> anyhow::Result<()> {
+    let _telemetry = radfin_service::telemetry::init("radfin-reporting")?;
+    run(Config::from_env()?, radfin_service::shutdown::signal()).await
+}
+
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
     let grpc = radfin_service::grpc::bind(config.listen).await?;
     let http = radfin_service::grpc::bind(config.http_listen).await?;

@@ -23,13 +23,27 @@ const MAX_BATCH: usize = 250;
 /// How often a failed call is tried again before the case gives up on it.
 const ATTEMPTS: u32 = 5;
 
-fn period() -> Period {
+pub(super) fn period() -> Period {
     Period::new(2026, 10).unwrap_or_else(|| unreachable!("October 2026 is a period"))
 }
 
 /// Runs `case` on a stack of its own, stopped afterwards; a case that could not run at all is a
 /// failed row.
-async fn on_stack<F>(case: &str, done: &str, run: F) -> CaseResult
+pub(super) async fn on_stack<F>(case: &str, done: &str, run: F) -> CaseResult
+where
+    F: AsyncFnOnce(&Stack) -> anyhow::Result<CaseResult>,
+{
+    on_started(case, done, Stack::start(), run).await
+}
+
+/// Like [`on_stack`], on the stack `start` starts (say, with a pricing service configured
+/// otherwise); the case's time includes starting it.
+pub(super) async fn on_started<F>(
+    case: &str,
+    done: &str,
+    start: impl Future<Output = anyhow::Result<Stack>>,
+    run: F,
+) -> CaseResult
 where
     F: AsyncFnOnce(&Stack) -> anyhow::Result<CaseResult>,
 {
@@ -41,7 +55,7 @@ where
         failure: Some(why),
         elapsed: started.elapsed(),
     };
-    let stack = match Stack::start().await {
+    let stack = match start.await {
         Ok(s) => s,
         Err(e) => return failed(format!("the services did not start: {e:#}")),
     };
@@ -61,7 +75,7 @@ where
     }
 }
 
-fn month(reports: usize, clients: usize, providers: usize, seed: u64) -> GeneratedMonth {
+pub(super) fn month(reports: usize, clients: usize, providers: usize, seed: u64) -> GeneratedMonth {
     generate_month(&MonthSpec { period: period(), clients, providers, reports, seed })
 }
 
@@ -181,7 +195,7 @@ pub async fn triple_submission(reports: usize, patience: Duration) -> CaseResult
 }
 
 /// Waits a little before a retry: 100 ms × the attempt, longer when the service says it is busy.
-async fn pause(attempt: u32, status: &tonic::Status) {
+pub(super) async fn pause(attempt: u32, status: &tonic::Status) {
     let busy = matches!(status.code(), tonic::Code::Unavailable | tonic::Code::ResourceExhausted);
     tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt) * if busy { 3 } else { 1 })).await;
 }

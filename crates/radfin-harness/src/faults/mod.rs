@@ -2,16 +2,23 @@
 //! checker that says what became of every acknowledged report.
 //!
 //! - [`check`]: the classification itself, without I/O.
-//! - [`check_stack`]: reads what the checker needs from a [`Stack`]'s database (the live runs'
+//! - [`check_stack`]: reads what the checker needs from a [`Deployment`]'s database (the live runs'
 //!   STUDY entries and the ledger facts of the acknowledged reports, straight from the tables, not
 //!   through the code under test) and the engine's price of the stored month.
 //! - [`cases`]: the cases built so far, each returning a [`CaseResult`] (a row of [`table`]).
+//! - [`races`]: a close racing submissions for its month (case 7), a rerun applied twice and by
+//!   two callers at once (case 8).
+//! - [`hostile`]: poison messages on a report subject among good reports (case 9), and hostile
+//!   input at every door, each refused naming the problem with nothing written (case 10).
 //!
 //! The quick sizes run in the test suite (`tests/it/faults.rs`); `cargo xtask faults` runs the
 //! full sizes (`examples/faults.rs`) and prints the table.
 
 pub mod cases;
 pub mod check;
+pub mod hostile;
+pub mod kills;
+pub mod races;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -22,11 +29,11 @@ use radfin_domain::{Period, ReportStatus};
 use rust_decimal::Decimal;
 use tokio_postgres::NoTls;
 
-use crate::Stack;
+use crate::Deployment;
 
 /// Classifies every report of `acks` against the live ledger of `stack`, and compares every
 /// client-month of `periods` with the engine's price of the stored month.
-pub async fn check_stack(stack: &Stack, periods: &[Period], acks: &[Ack]) -> anyhow::Result<Verdict> {
+pub async fn check_stack(stack: &impl Deployment, periods: &[Period], acks: &[Ack]) -> anyhow::Result<Verdict> {
     let mut expected = BTreeMap::new();
     let mut months = Vec::new();
     for &period in periods {
@@ -53,7 +60,12 @@ pub async fn check_stack(stack: &Stack, periods: &[Period], acks: &[Ack]) -> any
 /// Polls [`check_stack`] until it passes or `patience` has gone by; returns the last verdict.
 /// (A pipeline still at work can look wrong for a moment: a report not yet booked, a tier not yet
 /// adjusted. What is still wrong when it has settled is a fault.)
-pub async fn settle(stack: &Stack, periods: &[Period], acks: &[Ack], patience: Duration) -> anyhow::Result<Verdict> {
+pub async fn settle(
+    stack: &impl Deployment,
+    periods: &[Period],
+    acks: &[Ack],
+    patience: Duration,
+) -> anyhow::Result<Verdict> {
     let deadline = Instant::now() + patience;
     loop {
         let verdict = check_stack(stack, periods, acks).await?;
@@ -66,9 +78,12 @@ pub async fn settle(stack: &Stack, periods: &[Period], acks: &[Ack], patience: D
 
 /// The live runs' STUDY entries of `report_ids` (every period) and the report revisions the
 /// ledger recorded a fact for, read with the database owner's connection.
-async fn ledger_of(stack: &Stack, report_ids: &[String]) -> anyhow::Result<(Vec<StudyEntry>, BTreeSet<(String, u32)>)> {
+async fn ledger_of(
+    stack: &impl Deployment,
+    report_ids: &[String],
+) -> anyhow::Result<(Vec<StudyEntry>, BTreeSet<(String, u32)>)> {
     let (client, connection) =
-        tokio_postgres::connect(stack.db.url(), NoTls).await.context("the checker's connection")?;
+        tokio_postgres::connect(stack.db().url(), NoTls).await.context("the checker's connection")?;
     let connection = tokio::spawn(connection);
     let rows = client
         .query(
@@ -111,8 +126,8 @@ async fn ledger_of(stack: &Stack, report_ids: &[String]) -> anyhow::Result<(Vec<
 }
 
 /// How many rows `reports` holds for `report_id` (every revision).
-pub async fn stored_rows(stack: &Stack, report_id: &str) -> anyhow::Result<i64> {
-    let (client, connection) = tokio_postgres::connect(stack.db.url(), NoTls).await?;
+pub async fn stored_rows(stack: &impl Deployment, report_id: &str) -> anyhow::Result<i64> {
+    let (client, connection) = tokio_postgres::connect(stack.db().url(), NoTls).await?;
     let connection = tokio::spawn(connection);
     let n: i64 = client.query_one("SELECT count(*) FROM reports WHERE report_id = $1", &[&report_id]).await?.get(0);
     drop(client);

@@ -379,34 +379,6 @@ async fn a_month_that_has_not_ended_cannot_be_closed() {
     stack.stop().await.unwrap();
 }
 
-/// The parties and rules of `setup`, in force since 2000, for months long past.
-async fn setup_since_2000(stack: &Stack) {
-    let mut p = stack.pricing_client().await.unwrap();
-    for (id, grade) in [("RAD-007", Grade::Consultant), ("RAD-001", Grade::Senior)] {
-        let provider = pricing::Provider {
-            practicing_since: "1990-01-01".into(),
-            effective_from: "2000-01-01".into(),
-            ..provider(id, grade, "1990-01-01")
-        };
-        p.put_provider(pricing::PutProviderRequest { provider: Some(provider) }).await.unwrap();
-    }
-    p.put_provider_rules(pricing::PutProviderRulesRequest {
-        effective_from: "2000-01-01".into(),
-        document: PROVIDER_RULES.into(),
-    })
-    .await
-    .unwrap();
-    let client = pricing::Client { effective_from: "2000-01-01".into(), ..client("HOSP-INR", "INR") };
-    p.put_client(pricing::PutClientRequest { client: Some(client) }).await.unwrap();
-    p.put_client_rules(pricing::PutClientRulesRequest {
-        client_id: "HOSP-INR".into(),
-        effective_from: "2000-01-01".into(),
-        document: client_rules("HOSP-INR", "INR"),
-    })
-    .await
-    .unwrap();
-}
-
 /// A period's LIVE run summed per client, straight from the database.
 async fn live_entries(stack: &Stack, period: &str) -> Vec<radfin_db::ledger::ClientTotalsRow> {
     let mut conn = stack.db.pool().get().await.unwrap();
@@ -420,7 +392,7 @@ async fn live_entries(stack: &Stack, period: &str) -> Vec<radfin_db::ledger::Cli
 async fn closes_racing_with_submissions_lose_nothing_and_number_gaplessly() {
     let _ = tracing_subscriber::fmt().with_env_filter("warn").with_test_writer().try_init();
     let stack = Stack::start().await.unwrap();
-    setup_since_2000(&stack).await;
+    radfin_harness::fixtures::setup_since_2000(&stack).await.unwrap();
     let periods: Vec<radfin_domain::Period> =
         std::iter::successors(Some("2005-01".parse().unwrap()), |p: &radfin_domain::Period| Some(p.next()))
             .take(200)

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use radfin_harness::Stack;
-use radfin_harness::faults::{cases, table};
+use radfin_harness::faults::{cases, hostile, races, table};
 
 fn assert_passed(result: &radfin_harness::faults::CaseResult) {
     println!("{}", table(std::slice::from_ref(result)));
@@ -26,6 +26,37 @@ async fn case_5_identical_submissions_store_one_report_and_a_changed_revision_is
     let result = cases::identical_submissions(Duration::from_secs(60)).await;
     assert_passed(&result);
     assert_eq!((result.verdict.acknowledged, result.verdict.once), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn case_7_closes_racing_submissions_book_before_or_hold_and_nothing_commits_after() {
+    let result = races::close_races(20, Duration::from_secs(60)).await;
+    assert_passed(&result);
+    let v = &result.verdict;
+    assert_eq!((v.missing, v.duplicated, v.misstated), (0, 0, 0));
+    assert!(result.done.contains("LIVE entries committed after a close: 0"), "{}", result.done);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn case_8_a_rerun_applied_twice_or_by_two_callers_issues_once_and_leaves_the_originals() {
+    let result = races::rerun_applied_twice(12, Duration::from_secs(60)).await;
+    assert_passed(&result);
+    assert!(result.verdict.once >= 24 && result.verdict.client_months == 4, "{:?}", result.verdict);
+    assert!(result.done.contains("byte-identical"), "{}", result.done);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn case_9_poison_messages_are_dead_lettered_and_the_good_reports_booked_once() {
+    let result = hostile::poison_messages(300, Duration::from_secs(90)).await;
+    assert_passed(&result);
+    assert!(result.verdict.acknowledged > 300, "{:?}", result.verdict);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn case_10_hostile_input_is_refused_naming_the_problem_and_writes_nothing() {
+    let result = hostile::hostile_input(Duration::from_secs(60)).await;
+    assert_passed(&result);
+    assert!(result.done.contains(" 0 rows written"), "{}", result.done);
 }
 
 /// The checker itself, on real tables: a report acknowledged but never stored is missing, and a

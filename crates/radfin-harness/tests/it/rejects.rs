@@ -1,4 +1,3 @@
-use radfin_proto::common::v1::{Modality, Priority, ReportStatus};
 use radfin_proto::ingest::v1::{ReportEvent, SubmitBatchRequest, SubmitOutcome, SubmitReportRequest};
 use tonic::Code;
 
@@ -6,28 +5,7 @@ use super::*;
 
 /// Every kind of bad input of spec §2, with the field the error must name.
 fn bad_reports() -> Vec<(&'static str, ReportEvent)> {
-    let good = night_mri("RPT-OK", "HOSP-INR");
-    let with = |f: &dyn Fn(&mut ReportEvent)| {
-        let mut r = good.clone();
-        f(&mut r);
-        r
-    };
-    vec![
-        ("report_id", with(&|r| r.report_id = String::new())),
-        ("report_id", with(&|r| r.report_id = "has space".into())),
-        ("report_id", with(&|r| r.report_id = "x".repeat(65))),
-        ("revision", with(&|r| r.revision = 0)),
-        ("client_id", with(&|r| r.client_id = String::new())),
-        ("provider_id", with(&|r| r.provider_id = "RAD/7".into())),
-        ("modality", with(&|r| r.modality = Modality::Unspecified as i32)),
-        ("modality", with(&|r| r.modality = 99)),
-        ("body_regions", with(&|r| r.body_regions = 0)),
-        ("body_regions", with(&|r| r.body_regions = 11)),
-        ("priority", with(&|r| r.priority = Priority::Unspecified as i32)),
-        ("finalized_at", with(&|r| r.finalized_at = "2026-10-10 18:00".into())),
-        ("finalized_at", with(&|r| r.finalized_at = "2099-01-01T00:00:00Z".into())),
-        ("status", with(&|r| r.status = ReportStatus::Unspecified as i32)),
-    ]
+    radfin_harness::fixtures::bad_reports(&night_mri("RPT-OK", "HOSP-INR"))
 }
 
 #[tokio::test]
