@@ -288,7 +288,7 @@ async fn forward(mut client: tokio::net::TcpStream, target: SocketAddr, mut open
 pub struct Nats {
     nodes: Vec<Proc>,
     ports: Vec<u16>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Nats {
@@ -324,7 +324,7 @@ impl Nats {
             }
             nodes.push(node);
         }
-        let mut nats = Self { nodes, ports, _dir: dir };
+        let mut nats = Self { nodes, ports, dir };
         for i in 0..n {
             nats.nodes[i].start()?;
         }
@@ -348,6 +348,27 @@ impl Nats {
     pub async fn restart(&mut self, i: usize) -> anyhow::Result<()> {
         self.nodes[i].start()?;
         self.wait_ready(i).await
+    }
+
+    /// Copies node `i`'s store (while it runs) to be rolled back to by [`Nats::roll_back`].
+    pub fn snapshot(&self, i: usize) -> anyhow::Result<()> {
+        let (store, snapshot) = self.store_and_snapshot(i);
+        let _ = fs::remove_dir_all(&snapshot);
+        copy_tree(&store, &snapshot).with_context(|| format!("cannot copy {}", store.display()))
+    }
+
+    /// Replaces node `i`'s store (the node must be stopped) with the copy [`Nats::snapshot`]
+    /// made: what the node wrote after it is gone, as after a power cut before its writes were
+    /// synced to disk (nats-server syncs every two minutes by default).
+    pub fn roll_back(&mut self, i: usize) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.nodes[i].running(), "{} must be stopped to roll its store back", self.nodes[i].name());
+        let (store, snapshot) = self.store_and_snapshot(i);
+        fs::remove_dir_all(&store).with_context(|| format!("cannot remove {}", store.display()))?;
+        fs::rename(&snapshot, &store).with_context(|| format!("cannot restore {}", snapshot.display()))
+    }
+
+    fn store_and_snapshot(&self, i: usize) -> (PathBuf, PathBuf) {
+        (self.dir.path().join(format!("n{i}")), self.dir.path().join(format!("n{i}.snapshot")))
     }
 
     /// Until JetStream on node `i` answers an account-info request (in a cluster: once a
@@ -470,6 +491,26 @@ impl Drop for Postgres {
         let _ = self.stop("immediate");
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Copies the directory tree `from` to `to`; a file that vanishes meanwhile (a running server
+/// removed it) is left out.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        let copied = if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)
+        } else {
+            fs::copy(entry.path(), &target).map(drop)
+        };
+        match copied {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            other => other?,
+        }
+    }
+    Ok(())
 }
 
 fn run(command: &mut Command) -> anyhow::Result<()> {

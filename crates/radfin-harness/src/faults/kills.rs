@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -42,10 +42,17 @@ pub struct World {
     pub gate: Option<Gate>,
     /// How many report events the client has had acknowledged so far, of `total`.
     pub progress: Arc<AtomicUsize>,
+    /// While set, the client sends nothing more.
+    pub paused: Arc<AtomicBool>,
     pub total: usize,
 }
 
 impl World {
+    /// The case's own nats-server.
+    pub fn nats(&mut self) -> anyhow::Result<&mut Nats> {
+        self.nats.as_mut().ok_or_else(|| anyhow::anyhow!("no nats-server of the case's own"))
+    }
+
     /// Waits until `percent` % of the events have been acknowledged.
     pub async fn at(&self, percent: usize) {
         let target = self.total * percent.min(100) / 100;
@@ -133,9 +140,10 @@ where
             .timeout(Duration::from_secs(30));
         clients.push(IngestServiceClient::new(endpoint.connect_lazy()));
     }
-    let progress = Arc::new(AtomicUsize::new(0));
-    let mut world = World { stack, nats, pg, gate, progress: progress.clone(), total: events.len() };
-    let submitter = tokio::spawn(submit(clients, events, progress));
+    let (progress, paused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+    let mut world =
+        World { stack, nats, pg, gate, progress: progress.clone(), paused: paused.clone(), total: events.len() };
+    let submitter = tokio::spawn(submit(clients, events, progress, paused));
     let faulted = fault(&mut world).await;
     let submitted = submitter.await?;
     let (what, (acks, retried)) = (faulted?, submitted?);
@@ -166,16 +174,21 @@ where
     Ok((done, verdict, problems))
 }
 
-/// Submits `events` in batches of [`BATCH`], in order, each batch to the next ingest replica;
+/// Submits `events` in batches of [`BATCH`], in order (holding back while `paused`), each batch to
+/// the next ingest replica;
 /// a call that fails (its replica killed, PostgreSQL down) goes to the next replica after a pause,
 /// until it is answered. Returns the acknowledgements and how many calls were retried.
 async fn submit(
     mut clients: Vec<IngestServiceClient<Channel>>,
     events: Vec<ReportEvent>,
     progress: Arc<AtomicUsize>,
+    paused: Arc<AtomicBool>,
 ) -> anyhow::Result<(Vec<Ack>, usize)> {
     let (mut acks, mut retried) = (Vec::new(), 0);
     for (n, batch) in events.chunks(BATCH).enumerate() {
+        while paused.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let since = Instant::now();
         let mut attempt = 0;
         let response = loop {
@@ -288,30 +301,43 @@ pub async fn kill_services(binary: PathBuf, reports: usize, patience: Duration) 
     .await
 }
 
-/// Case 3: nats-server (the case's own, one node) `kill -9`ed twice: mid-stream, and again right
-/// after the last report was acknowledged (well within its two-minute sync interval: what it
-/// acknowledged may not be on disk), each time restarted on the same store after 2 s. Every
-/// report ingest acknowledged must still reach the ledger (the outbox relays what it had not
-/// published; the reconciler republishes what the broker lost).
+/// Case 3: nats-server (the case's own, one node) `kill -9`ed twice, each time restarted after
+/// 2 s: mid-stream (at 50%), and right after the last report was acknowledged, this time with its
+/// store rolled back to a copy taken at 30%: as if it had lost power before syncing what it
+/// acknowledged since (it syncs every two minutes), so acknowledged publishes, consumer
+/// positions and acks are gone. Every report ingest acknowledged must still reach the ledger
+/// once: the reconciler finds the stored reports without a ledger fact and republishes them.
 pub async fn kill_nats(binary: PathBuf, reports: usize, patience: Duration) -> CaseResult {
     let setup = Setup { nats_nodes: 1, private_postgres: false, replicas: 1, gate_ledger: false };
     run_case("3. kill -9 of nats-server", binary, setup, reports, patience, async |w: &mut World| {
-        let mut done = Vec::new();
-        for percent in [50, 100] {
-            w.at(percent).await;
-            let Some(nats) = w.nats.as_mut() else { anyhow::bail!("no nats-server of the case's own") };
-            nats.kill(0)?;
-            let killed = Instant::now();
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            nats.restart(0).await?;
-            done.push(format!("at {percent}% (down {:.1} s)", killed.elapsed().as_secs_f64()));
-        }
+        // The copy is taken with the submissions paused and everything acknowledged so far
+        // published, so that every later publish is lost with the roll-back.
+        w.at(30).await;
+        w.paused.store(true, Ordering::Relaxed);
+        let published = w.progress.load(Ordering::Relaxed) as u64;
         let bus = w.stack.bus().await?;
-        let stream = bus.names().reports_stream().to_owned();
-        let held = bus.jetstream().get_stream(&stream).await?.info().await?.state.messages;
+        let reports_stream = bus.names().reports_stream().to_owned();
+        let mut stream = bus.jetstream().get_stream(&reports_stream).await?;
+        while stream.info().await?.state.messages < published {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        w.nats()?.snapshot(0)?;
+        w.paused.store(false, Ordering::Relaxed);
+        w.at(50).await;
+        w.nats()?.kill(0)?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        w.nats()?.restart(0).await?;
+        w.at(100).await;
+        let nats = w.nats()?;
+        nats.kill(0)?;
+        nats.roll_back(0)?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        nats.restart(0).await?;
+        let held = bus.jetstream().get_stream(&reports_stream).await?.info().await?.state.messages;
         Ok(format!(
-            "nats-server killed {} and restarted; right after, its report stream held {held} of {} messages",
-            done.join(" and "),
+            "store copied after {published} acks; nats-server killed at 50% and restarted; killed again after \
+             the last ack and restarted on the copy: its report stream then held {held} of the {} messages ingest \
+             had published",
             w.total
         ))
     })
@@ -363,8 +389,7 @@ pub async fn scale_out(binary: PathBuf, reports: usize, patience: Duration) -> C
     let setup = Setup { nats_nodes: 3, private_postgres: false, replicas: 2, gate_ledger: false };
     run_case("12. cluster, replicas killed", binary, setup, reports, patience, async |w: &mut World| {
         w.at(30).await;
-        let Some(nats) = w.nats.as_mut() else { anyhow::bail!("no NATS cluster of the case's own") };
-        nats.kill(1)?;
+        w.nats()?.kill(1)?;
         w.at(50).await;
         for service in [Service::Ingest, Service::Pricing, Service::Ledger] {
             w.stack.kill(service, 1)?;
