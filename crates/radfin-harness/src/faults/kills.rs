@@ -268,14 +268,16 @@ fn log_sum(stack: &ProcStack, service: &str, message: &str, field: &str) -> (usi
 }
 
 /// Case 2: `kill -9` of the ledger three times between its commit and its ack, and of pricing
-/// twice mid-stream; each restarted at once. The ledger reaches NATS through a [`Gate`]: the case
+/// twice mid-batch (while it holds delivered messages unacknowledged); each restarted at once. The ledger reaches NATS through a [`Gate`]: the case
 /// holds what the ledger sends, waits until it logs "live facts booked" (after the commit of a
 /// batch it was delivered), and kills it: its acks never reached the broker, which delivers the
 /// batch again after the ack wait, and the restarted ledger must find it booked.
 pub async fn kill_services(binary: PathBuf, reports: usize, patience: Duration) -> CaseResult {
     let setup = Setup { nats_nodes: 0, private_postgres: false, replicas: 1, gate_ledger: true };
     run_case("2. kill -9 of ledger and pricing", binary, setup, reports, patience, async |w: &mut World| {
-        let mut after_commit = 0;
+        let (mut after_commit, mut in_hand) = (0, Vec::new());
+        let bus = w.stack.bus().await?;
+        let reports_stream = bus.names().reports_stream().to_owned();
         for (percent, service) in [
             (10, Service::Ledger),
             (25, Service::Pricing),
@@ -291,12 +293,28 @@ pub async fn kill_services(binary: PathBuf, reports: usize, patience: Duration) 
                 after_commit += usize::from(ledger.kill_after("live facts booked", Duration::from_secs(20)).await?);
                 gate.release();
             } else {
+                // Mid-batch: when pricing holds delivered messages it has not acknowledged.
+                let deadline = Instant::now() + Duration::from_secs(20);
+                let held = loop {
+                    let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+                        bus.jetstream().get_consumer_from_stream(radfin_pricing::CONSUMER, &reports_stream).await?;
+                    let pending = consumer.info().await?.num_ack_pending;
+                    if pending > 0 || Instant::now() >= deadline {
+                        break pending;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                };
                 w.stack.kill(service, 0)?;
+                in_hand.push(held.to_string());
             }
             w.stack.restart(service, 0).await?;
         }
         w.at(100).await;
-        Ok(format!("ledger killed 3× ({after_commit} between a commit and its ack), pricing 2×, each restarted"))
+        Ok(format!(
+            "ledger killed 3× ({after_commit} between a commit and its ack), pricing 2× (holding {} messages \
+             unacknowledged), each restarted",
+            in_hand.join(" and ")
+        ))
     })
     .await
 }
