@@ -117,14 +117,31 @@ impl Proc {
 
     /// `kill -9` the moment the process writes a line holding `marker` from now on (its log is
     /// polled every millisecond on a thread of its own), to kill it at a chosen point of its
-    /// work. Returns whether the marker appeared within `patience` (the process is killed either
-    /// way).
+    /// work. Returns whether it did so within `patience` (else the process runs on).
     pub async fn kill_after(&mut self, marker: &str, patience: Duration) -> anyhow::Result<bool> {
         let Some(pid) = self.child.as_ref().and_then(|c| rustix::process::Pid::from_raw(c.id() as i32)) else {
             bail!("{} is not running", self.name);
         };
+        let seen = self.watch_log(marker, patience, move || {
+            rustix::process::kill_process(pid, rustix::process::Signal::KILL).ok();
+        });
+        let seen = seen.await?;
+        if seen {
+            self.kill()?;
+        }
+        Ok(seen)
+    }
+
+    /// Polls the log every millisecond for a new line holding `marker` and runs `then` at once
+    /// (on the polling thread) when one appears.
+    async fn watch_log(
+        &self,
+        marker: &str,
+        patience: Duration,
+        then: impl FnOnce() + Send + 'static,
+    ) -> anyhow::Result<bool> {
         let (log, marker) = (self.log.clone(), marker.to_owned());
-        let seen = tokio::task::spawn_blocking(move || -> anyhow::Result<bool> {
+        tokio::task::spawn_blocking(move || -> anyhow::Result<bool> {
             use std::io::{Read as _, Seek as _, SeekFrom};
             let mut file = File::open(&log)?;
             let mut offset = file.seek(SeekFrom::End(0))?;
@@ -135,7 +152,7 @@ impl Proc {
                 offset += file.read_to_string(&mut new)? as u64;
                 pending.push_str(&new);
                 if pending.lines().any(|l| l.contains(&marker)) {
-                    rustix::process::kill_process(pid, rustix::process::Signal::KILL).ok();
+                    then();
                     return Ok(true);
                 }
                 // Keep only the unfinished last line.
@@ -145,9 +162,7 @@ impl Proc {
             }
             Ok(false)
         })
-        .await??;
-        self.kill()?;
-        Ok(seen)
+        .await?
     }
 
     /// SIGTERM, then SIGKILL if it has not exited within 15 s. Returns its exit status.

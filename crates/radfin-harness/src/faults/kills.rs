@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -42,8 +42,8 @@ pub struct World {
     pub gate: Option<Gate>,
     /// How many report events the client has had acknowledged so far, of `total`.
     pub progress: Arc<AtomicUsize>,
-    /// While set, the client sends nothing more.
-    pub paused: Arc<AtomicBool>,
+    /// The client sends no batch while `progress` is at or past this.
+    pub stop_at: Arc<AtomicUsize>,
     pub total: usize,
 }
 
@@ -59,6 +59,17 @@ impl World {
         while self.progress.load(Ordering::Relaxed) < target {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Has the client stop once `percent` % of the events are acknowledged, and waits until
+    /// then: the case acts on a pipeline whose traffic it releases with [`World::resume`].
+    pub async fn pause_at(&self, percent: usize) {
+        self.stop_at.store(self.total * percent.min(100) / 100, Ordering::Relaxed);
+        self.at(percent).await;
+    }
+
+    pub fn resume(&self) {
+        self.stop_at.store(usize::MAX, Ordering::Relaxed);
     }
 }
 
@@ -140,10 +151,10 @@ where
             .timeout(Duration::from_secs(30));
         clients.push(IngestServiceClient::new(endpoint.connect_lazy()));
     }
-    let (progress, paused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+    let (progress, stop_at) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(usize::MAX)));
     let mut world =
-        World { stack, nats, pg, gate, progress: progress.clone(), paused: paused.clone(), total: events.len() };
-    let submitter = tokio::spawn(submit(clients, events, progress, paused));
+        World { stack, nats, pg, gate, progress: progress.clone(), stop_at: stop_at.clone(), total: events.len() };
+    let submitter = tokio::spawn(submit(clients, events, progress, stop_at));
     let faulted = fault(&mut world).await;
     let submitted = submitter.await?;
     let (what, (acks, retried)) = (faulted?, submitted?);
@@ -174,19 +185,19 @@ where
     Ok((done, verdict, problems))
 }
 
-/// Submits `events` in batches of [`BATCH`], in order (holding back while `paused`), each batch to
-/// the next ingest replica;
+/// Submits `events` in batches of [`BATCH`], in order (holding back while `progress` is at or
+/// past `stop_at`), each batch to the next ingest replica;
 /// a call that fails (its replica killed, PostgreSQL down) goes to the next replica after a pause,
 /// until it is answered. Returns the acknowledgements and how many calls were retried.
 async fn submit(
     mut clients: Vec<IngestServiceClient<Channel>>,
     events: Vec<ReportEvent>,
     progress: Arc<AtomicUsize>,
-    paused: Arc<AtomicBool>,
+    stop_at: Arc<AtomicUsize>,
 ) -> anyhow::Result<(Vec<Ack>, usize)> {
     let (mut acks, mut retried) = (Vec::new(), 0);
     for (n, batch) in events.chunks(BATCH).enumerate() {
-        while paused.load(Ordering::Relaxed) {
+        while progress.load(Ordering::Relaxed) >= stop_at.load(Ordering::Relaxed) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let since = Instant::now();
@@ -215,6 +226,21 @@ async fn submit(
         progress.fetch_add(batch.len(), Ordering::Relaxed);
     }
     Ok((acks, retried))
+}
+
+/// Waits (at most 20 s) until `consumer` on `stream` holds delivered messages it has not
+/// acknowledged; how many it holds then.
+async fn in_hand_of(bus: &radfin_bus::Bus, stream: &str, consumer: &str) -> anyhow::Result<usize> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut c: async_nats::jetstream::consumer::PullConsumer =
+            bus.jetstream().get_consumer_from_stream(consumer, stream).await?;
+        let pending = c.info().await?.num_ack_pending;
+        if pending > 0 || Instant::now() >= deadline {
+            return Ok(pending);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
 }
 
 /// Waits until pricing's and the ledger's consumers have delivered every message and been
@@ -277,7 +303,7 @@ pub async fn kill_services(binary: PathBuf, reports: usize, patience: Duration) 
     run_case("2. kill -9 of ledger and pricing", binary, setup, reports, patience, async |w: &mut World| {
         let (mut after_commit, mut in_hand) = (0, Vec::new());
         let bus = w.stack.bus().await?;
-        let reports_stream = bus.names().reports_stream().to_owned();
+        let names = bus.names().clone();
         for (percent, service) in [
             (10, Service::Ledger),
             (25, Service::Pricing),
@@ -285,27 +311,32 @@ pub async fn kill_services(binary: PathBuf, reports: usize, patience: Duration) 
             (55, Service::Pricing),
             (70, Service::Ledger),
         ] {
-            w.at(percent).await;
+            // The client waits at `percent` while the case gets ready, then sends on: the
+            // pipeline is busy when the process is killed.
+            w.pause_at(percent).await;
+            w.resume();
             if service == Service::Ledger {
                 let Some(gate) = w.gate.as_ref() else { anyhow::bail!("no gate before the ledger") };
-                gate.hold();
                 let ledger = &mut w.stack.replica(service, 0).proc;
-                after_commit += usize::from(ledger.kill_after("live facts booked", Duration::from_secs(20)).await?);
-                gate.release();
-            } else {
-                // Mid-batch: when pricing holds delivered messages it has not acknowledged.
-                let deadline = Instant::now() + Duration::from_secs(20);
-                let held = loop {
-                    let mut consumer: async_nats::jetstream::consumer::PullConsumer =
-                        bus.jetstream().get_consumer_from_stream(radfin_pricing::CONSUMER, &reports_stream).await?;
-                    let pending = consumer.info().await?.num_ack_pending;
-                    if pending > 0 || Instant::now() >= deadline {
-                        break pending;
+                // Held when the ledger has a batch in hand; killed when it has committed it. A
+                // batch acked before the gate closed gets another try.
+                let mut between = false;
+                for _ in 0..20 {
+                    in_hand_of(&bus, names.priced_stream(), radfin_ledger::CONSUMER).await?;
+                    gate.hold();
+                    between = ledger.kill_after("live facts booked", Duration::from_secs(3)).await?;
+                    gate.release();
+                    if between {
+                        break;
                     }
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                };
+                }
+                if !between {
+                    ledger.kill()?;
+                }
+                after_commit += usize::from(between);
+            } else {
+                in_hand.push(in_hand_of(&bus, names.reports_stream(), radfin_pricing::CONSUMER).await?.to_string());
                 w.stack.kill(service, 0)?;
-                in_hand.push(held.to_string());
             }
             w.stack.restart(service, 0).await?;
         }
@@ -330,8 +361,7 @@ pub async fn kill_nats(binary: PathBuf, reports: usize, patience: Duration) -> C
     run_case("3. kill -9 of nats-server", binary, setup, reports, patience, async |w: &mut World| {
         // The copy is taken with the submissions paused and everything acknowledged so far
         // published, so that every later publish is lost with the roll-back.
-        w.at(30).await;
-        w.paused.store(true, Ordering::Relaxed);
+        w.pause_at(30).await;
         let published = w.progress.load(Ordering::Relaxed) as u64;
         let bus = w.stack.bus().await?;
         let reports_stream = bus.names().reports_stream().to_owned();
@@ -340,7 +370,7 @@ pub async fn kill_nats(binary: PathBuf, reports: usize, patience: Duration) -> C
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         w.nats()?.snapshot(0)?;
-        w.paused.store(false, Ordering::Relaxed);
+        w.resume();
         w.at(50).await;
         w.nats()?.kill(0)?;
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -369,7 +399,8 @@ pub async fn kill_nats(binary: PathBuf, reports: usize, patience: Duration) -> C
 pub async fn restart_postgres(binary: PathBuf, reports: usize, patience: Duration) -> CaseResult {
     let setup = Setup { nats_nodes: 0, private_postgres: true, replicas: 1, gate_ledger: false };
     run_case("4. PostgreSQL restarted", binary, setup, reports, patience, async |w: &mut World| {
-        w.at(40).await;
+        w.pause_at(40).await;
+        w.resume();
         let Some(pg) = w.pg.as_ref() else { anyhow::bail!("no PostgreSQL of the case's own") };
         pg.stop("immediate")?;
         let stopped = Instant::now();
@@ -406,9 +437,11 @@ pub async fn restart_postgres(binary: PathBuf, reports: usize, patience: Duratio
 pub async fn scale_out(binary: PathBuf, reports: usize, patience: Duration) -> CaseResult {
     let setup = Setup { nats_nodes: 3, private_postgres: false, replicas: 2, gate_ledger: false };
     run_case("12. cluster, replicas killed", binary, setup, reports, patience, async |w: &mut World| {
-        w.at(30).await;
+        w.pause_at(30).await;
+        w.resume();
         w.nats()?.kill(1)?;
-        w.at(50).await;
+        w.pause_at(50).await;
+        w.resume();
         for service in [Service::Ingest, Service::Pricing, Service::Ledger] {
             w.stack.kill(service, 1)?;
         }
