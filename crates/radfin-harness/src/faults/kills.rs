@@ -71,6 +71,13 @@ impl World {
     pub fn resume(&self) {
         self.stop_at.store(usize::MAX, Ordering::Relaxed);
     }
+
+    /// [`World::pause_at`] `percent`, then [`World::resume`]: what the case does next strikes a
+    /// pipeline with a fresh batch of traffic on its way.
+    pub async fn strike_at(&self, percent: usize) {
+        self.pause_at(percent).await;
+        self.resume();
+    }
 }
 
 /// The infrastructure a process case asks for.
@@ -399,8 +406,7 @@ pub async fn kill_nats(binary: PathBuf, reports: usize, patience: Duration) -> C
 pub async fn restart_postgres(binary: PathBuf, reports: usize, patience: Duration) -> CaseResult {
     let setup = Setup { nats_nodes: 0, private_postgres: true, replicas: 1, gate_ledger: false };
     run_case("4. PostgreSQL restarted", binary, setup, reports, patience, async |w: &mut World| {
-        w.pause_at(40).await;
-        w.resume();
+        w.strike_at(40).await;
         let Some(pg) = w.pg.as_ref() else { anyhow::bail!("no PostgreSQL of the case's own") };
         pg.stop("immediate")?;
         let stopped = Instant::now();
@@ -437,11 +443,9 @@ pub async fn restart_postgres(binary: PathBuf, reports: usize, patience: Duratio
 pub async fn scale_out(binary: PathBuf, reports: usize, patience: Duration) -> CaseResult {
     let setup = Setup { nats_nodes: 3, private_postgres: false, replicas: 2, gate_ledger: false };
     run_case("12. cluster, replicas killed", binary, setup, reports, patience, async |w: &mut World| {
-        w.pause_at(30).await;
-        w.resume();
+        w.strike_at(30).await;
         w.nats()?.kill(1)?;
-        w.pause_at(50).await;
-        w.resume();
+        w.strike_at(50).await;
         for service in [Service::Ingest, Service::Pricing, Service::Ledger] {
             w.stack.kill(service, 1)?;
         }
