@@ -185,8 +185,11 @@ impl PricingRun {
     /// Prices every report of the period. The result depends only on the set of reports: their
     /// order and repeated deliveries change nothing, and of several revisions the highest counts.
     pub fn price(&self, catalog: &Catalog, reports: &[ReportEvent]) -> Result<PeriodPricing, PricingError> {
+        let t0 = std::time::Instant::now();
+        let cur = self.current_revisions(reports)?;
+        let t1 = std::time::Instant::now();
         let mut by_client: FxHashMap<&ClientId, Vec<&ReportEvent>> = FxHashMap::default();
-        for report in self.current_revisions(reports)? {
+        for report in cur {
             by_client.entry(&report.client_id).or_default().push(report);
         }
         let mut clients: Vec<&ClientId> = catalog.clients_with_rules();
@@ -196,18 +199,40 @@ impl PricingRun {
         let mut held = Vec::new();
         let mut priced = Vec::with_capacity(reports.len());
         let mut invoices = Vec::new();
+        let t2 = std::time::Instant::now();
+        let (mut tr, mut tp) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
         for client_id in clients {
+            let a = std::time::Instant::now();
             let reports = by_client.remove(client_id).unwrap_or_default();
             let resolved = self.resolve_all(catalog, &reports, &mut held);
+            let b = std::time::Instant::now();
             self.price_client(catalog, client_id, resolved, &mut priced, &mut invoices, &mut held);
+            tr += b - a;
+            tp += b.elapsed();
         }
         held.sort_by(|a, b| a.report_id.cmp(&b.report_id));
+        let t3 = std::time::Instant::now();
+        let pp = payouts(&priced);
+        let t4 = std::time::Instant::now();
+        let vv = versions(priced.iter().filter_map(|p| p.cogs_rule_version));
+        let t5 = std::time::Instant::now();
+        if std::env::var_os("RADFIN_TIMING").is_some() {
+            eprintln!(
+                "cur {:?} group {:?} resolve {:?} price_client {:?} payouts {:?} versions {:?}",
+                t1 - t0,
+                t2 - t1,
+                tr,
+                tp,
+                t4 - t3,
+                t5 - t4
+            );
+        }
 
         Ok(PeriodPricing {
             period: self.period,
             rules_as_of: self.rules_as_of,
-            payouts: payouts(&priced),
-            provider_rule_versions: versions(priced.iter().filter_map(|p| p.cogs_rule_version)),
+            payouts: pp,
+            provider_rule_versions: vv,
             reports: priced,
             held,
             invoices,

@@ -361,8 +361,10 @@ pub async fn kill_services(binary: PathBuf, reports: usize, patience: Duration) 
 /// 2 s: mid-stream (at 50%), and right after the last report was acknowledged, this time with its
 /// store rolled back to a copy taken at 30%: as if it had lost power before syncing what it
 /// acknowledged since (it syncs every two minutes), so acknowledged publishes, consumer
-/// positions and acks are gone. Every report ingest acknowledged must still reach the ledger
-/// once: the reconciler finds the stored reports without a ledger fact and republishes them.
+/// positions and acks are gone. Pricing is killed at 80% and started again after the broker, so
+/// the last fifth of the month is still unpriced when the broker loses it. Every report ingest
+/// acknowledged must still reach the ledger once: the reconciler finds the stored reports
+/// without a ledger fact and republishes them.
 pub async fn kill_nats(binary: PathBuf, reports: usize, patience: Duration) -> CaseResult {
     let setup = Setup { nats_nodes: 1, private_postgres: false, replicas: 1, gate_ledger: false };
     run_case("3. kill -9 of nats-server", binary, setup, reports, patience, async |w: &mut World| {
@@ -382,17 +384,22 @@ pub async fn kill_nats(binary: PathBuf, reports: usize, patience: Duration) -> C
         w.nats()?.kill(0)?;
         tokio::time::sleep(Duration::from_secs(2)).await;
         w.nats()?.restart(0).await?;
+        // Pricing is down for the last fifth, so that what the broker then loses is still
+        // waiting in it, not priced and booked already.
+        w.at(80).await;
+        w.stack.kill(Service::Pricing, 0)?;
         w.at(100).await;
         let nats = w.nats()?;
         nats.kill(0)?;
         nats.roll_back(0)?;
         tokio::time::sleep(Duration::from_secs(2)).await;
         nats.restart(0).await?;
+        w.stack.restart(Service::Pricing, 0).await?;
         let held = bus.jetstream().get_stream(&reports_stream).await?.info().await?.state.messages;
         Ok(format!(
-            "store copied after {published} acks; nats-server killed at 50% and restarted; killed again after \
-             the last ack and restarted on the copy: its report stream then held {held} of the {} messages ingest \
-             had published",
+            "store copied after {published} acks; nats-server killed at 50% and restarted; pricing killed at 80%; \
+             nats-server killed again after the last ack and restarted on the copy (then pricing): its report \
+             stream then held {held} of the {} messages ingest had published",
             w.total
         ))
     })
