@@ -626,7 +626,8 @@ pub struct ProcStack {
     pub prefix: String,
     pub replicas: Vec<Replica>,
     nats_url: String,
-    _logs: tempfile::TempDir,
+    /// The replicas' logs: removed with the stack unless [`ProcStack::keep_logs`] was called.
+    logs: Option<tempfile::TempDir>,
 }
 
 impl ProcStack {
@@ -670,7 +671,7 @@ impl ProcStack {
                 .env("RUST_LOG", "info");
             replicas.push(Replica { service, index, addr: SocketAddr::from(([127, 0, 0, 1], port)), proc });
         }
-        let mut stack = Self { db, prefix, replicas, nats_url: layout.nats_url.clone(), _logs: logs };
+        let mut stack = Self { db, prefix, replicas, nats_url: layout.nats_url.clone(), logs: Some(logs) };
         // One at a time: the first of each creates the streams and consumers the others find.
         for i in 0..stack.replicas.len() {
             stack.replicas[i].proc.start()?;
@@ -753,14 +754,19 @@ impl ProcStack {
         Ok(radfin_bus::Bus::connect(&config).await?)
     }
 
+    /// Keeps the replicas' log files after the stack is gone (for a case that failed); where.
+    pub fn keep_logs(&mut self) -> Option<PathBuf> {
+        self.logs.take().map(tempfile::TempDir::keep)
+    }
+
     /// Every replica's log, each line prefixed by the replica's name.
     pub fn logs(&self) -> Vec<(String, String)> {
         self.replicas.iter().map(|r| (r.proc.name().to_owned(), r.proc.log())).collect()
     }
 
     /// Stops every replica with SIGTERM (reporting first, ingest last); returns the replicas that
-    /// did not exit cleanly.
-    pub fn stop(mut self) -> Vec<String> {
+    /// did not exit cleanly. (The database and the logs go when the stack is dropped.)
+    pub fn stop_replicas(&mut self) -> Vec<String> {
         let mut unclean = Vec::new();
         for r in self.replicas.iter_mut().rev() {
             match r.proc.terminate() {

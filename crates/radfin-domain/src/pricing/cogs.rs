@@ -8,7 +8,7 @@ use crate::catalog::Catalog;
 use crate::money::Currency;
 use crate::party::{Grade, ProviderProfile};
 use crate::period::BusinessCalendar;
-use crate::report::{ReportEvent, ReportStatus};
+use crate::report::{Priority, ReportEvent, ReportStatus};
 use crate::rules::ProviderRules;
 
 /// The COGS of one report, with what it was derived from.
@@ -29,13 +29,26 @@ pub(crate) fn cogs_amount(
     profile: &ProviderProfile,
     rules: &ProviderRules,
 ) -> (Decimal, bool) {
+    let base = rules.base_fee(&report.provider_id, report.modality);
+    cogs_from_base(base, report.body_regions, report.priority, local, profile, rules)
+}
+
+/// [`cogs_amount`] with the base fee (the provider's override first) already looked up.
+pub(crate) fn cogs_from_base(
+    base: Decimal,
+    body_regions: u8,
+    priority: Priority,
+    local: NaiveDateTime,
+    profile: &ProviderProfile,
+    rules: &ProviderRules,
+) -> (Decimal, bool) {
     let night = rules.is_night(local.time());
     let years = profile.years_of_practice(local.date());
-    let amount = rules.base_fee(&report.provider_id, report.modality)
-        * rules.region_factor(report.body_regions)
+    let amount = base
+        * rules.region_factor(body_regions)
         * rules.grade_multiplier[profile.grade.index()]
         * rules.seniority_multiplier(years)
-        * rules.uplift_factor(report.priority, night);
+        * rules.uplift_factor(priority, night);
     (rules.currency.round(amount), night)
 }
 

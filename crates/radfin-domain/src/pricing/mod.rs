@@ -5,10 +5,10 @@
 //! the invoice's taxable value. A report that cannot be priced yet is held with its reason and
 //! takes no part in any sum until it can.
 
+mod batch;
 mod cogs;
 mod revenue;
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -26,8 +26,7 @@ use crate::money::{Currency, Money};
 use crate::party::{Grade, ProviderProfile};
 use crate::period::{BusinessCalendar, Period};
 use crate::report::{Modality, ReportEvent, ReportStatus};
-use crate::rules::{ClientRules, Contract, ProviderRules, RuleVersion};
-use revenue::{Study, price_client_period};
+use crate::rules::{ClientRules, ProviderRules, RuleVersion};
 
 /// One report priced for the live view ([`PricingRun::quote`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -172,9 +171,6 @@ pub struct PeriodPricing {
 
 /// A report whose parties and rules are known.
 struct Resolved<'a> {
-    report: &'a ReportEvent,
-    /// `finalized_at` in nanoseconds: a cheap first sort key.
-    instant: i64,
     local: NaiveDateTime,
     provider: &'a ProviderProfile,
     /// None for a cancelled report, which needs no rules.
@@ -185,62 +181,12 @@ impl PricingRun {
     /// Prices every report of the period. The result depends only on the set of reports: their
     /// order and repeated deliveries change nothing, and of several revisions the highest counts.
     pub fn price(&self, catalog: &Catalog, reports: &[ReportEvent]) -> Result<PeriodPricing, PricingError> {
-        let t0 = std::time::Instant::now();
-        let cur = self.current_revisions(reports)?;
-        let t1 = std::time::Instant::now();
-        let mut by_client: FxHashMap<&ClientId, Vec<&ReportEvent>> = FxHashMap::default();
-        for report in cur {
-            by_client.entry(&report.client_id).or_default().push(report);
-        }
-        let mut clients: Vec<&ClientId> = catalog.clients_with_rules();
-        clients.extend(by_client.keys().copied().filter(|c| catalog.client_rules(c).is_none()));
-        clients.sort();
-
-        let mut held = Vec::new();
-        let mut priced = Vec::with_capacity(reports.len());
-        let mut invoices = Vec::new();
-        let t2 = std::time::Instant::now();
-        let (mut tr, mut tp) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
-        for client_id in clients {
-            let a = std::time::Instant::now();
-            let reports = by_client.remove(client_id).unwrap_or_default();
-            let resolved = self.resolve_all(catalog, &reports, &mut held);
-            let b = std::time::Instant::now();
-            self.price_client(catalog, client_id, resolved, &mut priced, &mut invoices, &mut held);
-            tr += b - a;
-            tp += b.elapsed();
-        }
-        held.sort_by(|a, b| a.report_id.cmp(&b.report_id));
-        let t3 = std::time::Instant::now();
-        let pp = payouts(&priced);
-        let t4 = std::time::Instant::now();
-        let vv = versions(priced.iter().filter_map(|p| p.cogs_rule_version));
-        let t5 = std::time::Instant::now();
-        if std::env::var_os("RADFIN_TIMING").is_some() {
-            eprintln!(
-                "cur {:?} group {:?} resolve {:?} price_client {:?} payouts {:?} versions {:?}",
-                t1 - t0,
-                t2 - t1,
-                tr,
-                tp,
-                t4 - t3,
-                t5 - t4
-            );
-        }
-
-        Ok(PeriodPricing {
-            period: self.period,
-            rules_as_of: self.rules_as_of,
-            payouts: pp,
-            provider_rule_versions: vv,
-            reports: priced,
-            held,
-            invoices,
-        })
+        self.price_month(catalog, reports)
     }
 
-    /// The highest revision of each report, after checking every event is of this period.
-    fn current_revisions<'a>(&self, reports: &'a [ReportEvent]) -> Result<Vec<&'a ReportEvent>, PricingError> {
+    /// Marks the highest revision of each report, after checking every event is of this period;
+    /// the error is the first problem in input order.
+    fn current_revisions(&self, reports: &[ReportEvent]) -> Result<Vec<bool>, PricingError> {
         let (start, end) = self.calendar.period_bounds(self.period);
         // Index of the current revision of each report; `current[i]` marks the kept events, so
         // they come out in input order (sequential memory access for what follows).
@@ -266,36 +212,18 @@ impl PricingRun {
                 return Err(PricingError::ConflictingRevision { report_id: r.report_id.clone(), revision: r.revision });
             }
         }
-        Ok(reports.iter().zip(current).filter_map(|(r, keep)| keep.then_some(r)).collect())
-    }
-
-    /// Finds the parties and rules of each of a client's reports; holds those it cannot.
-    fn resolve_all<'a>(
-        &self,
-        catalog: &'a Catalog,
-        reports: &[&'a ReportEvent],
-        held: &mut Vec<HeldReport>,
-    ) -> Vec<Resolved<'a>> {
-        let mut resolved = Vec::with_capacity(reports.len());
-        for &report in reports {
-            match self.resolve(catalog, report) {
-                Ok(r) => resolved.push(r),
-                Err(reason) => held.push(held_report(report, reason)),
-            }
-        }
-        resolved
+        Ok(current)
     }
 
     /// Finds the parties and rules of one report, or why it cannot be priced.
     fn resolve<'a>(&self, catalog: &'a Catalog, report: &'a ReportEvent) -> Result<Resolved<'a>, HoldReason> {
         let local = self.calendar.local(report.finalized_at);
         let date = local.date();
-        let instant = report.finalized_at.timestamp_nanos_opt().unwrap_or(i64::MAX);
         catalog.client(&report.client_id).and_then(|v| v.in_force(date)).ok_or(HoldReason::UnknownClient)?;
         let provider =
             catalog.provider(&report.provider_id).and_then(|v| v.in_force(date)).ok_or(HoldReason::UnknownProvider)?;
         if report.status == ReportStatus::Cancelled {
-            return Ok(Resolved { report, instant, local, provider, rules: None });
+            return Ok(Resolved { local, provider, rules: None });
         }
         let provider_rules =
             catalog.provider_rules().select(date, self.rules_as_of).ok_or(HoldReason::NoProviderRule)?;
@@ -306,7 +234,7 @@ impl PricingRun {
         if client_rules.rules.prices(report.modality).is_none() {
             return Err(HoldReason::NoUnitPrice { modality: report.modality });
         }
-        Ok(Resolved { report, instant, local, provider, rules: Some((provider_rules, client_rules)) })
+        Ok(Resolved { local, provider, rules: Some((provider_rules, client_rules)) })
     }
 
     /// A client-month's contract for the live view: the client rules in force on the period's
@@ -365,90 +293,6 @@ impl PricingRun {
             card: Some(card),
         })
     }
-
-    /// Prices one client's period: COGS of each report, then the invoice over its billable ones.
-    fn price_client(
-        &self,
-        catalog: &Catalog,
-        client_id: &ClientId,
-        mut resolved: Vec<Resolved<'_>>,
-        priced: &mut Vec<PricedReport>,
-        invoices: &mut Vec<ClientInvoiceDraft>,
-        held: &mut Vec<HeldReport>,
-    ) {
-        let contract = catalog.client_rules(client_id).and_then(|h| h.select(self.period.last_day(), self.rules_as_of));
-        let in_force_at_end = catalog.client(client_id).and_then(|v| v.in_force(self.period.last_day()));
-        let Some(contract) = contract else {
-            // No rules by the end of the period: final reports were held already, cancelled
-            // ones (which need no rules) have no contract currency to be stated in.
-            held.extend(resolved.iter().map(|r| held_report(r.report, HoldReason::NoClientRule)));
-            return;
-        };
-        // A report priced by rules in another currency than the contract cannot share its invoice.
-        resolved.retain(|r| match r.rules {
-            Some((_, client_rules)) if client_rules.rules.currency != contract.rules.currency => {
-                let reason = HoldReason::CurrencyChanged {
-                    report_rules: client_rules.rules.currency,
-                    contract: contract.rules.currency,
-                };
-                held.push(held_report(r.report, reason));
-                false
-            }
-            _ => true,
-        });
-        // Billing order: (finalized_at, report_id).
-        resolved.sort_unstable_by(|a, b| {
-            a.instant.cmp(&b.instant).then_with(|| a.report.report_id.cmp(&b.report.report_id))
-        });
-
-        let studies: Vec<Study<'_>> = resolved
-            .iter()
-            .filter_map(|r| {
-                let (_, client_rules) = r.rules?;
-                Some(Study {
-                    modality: r.report.modality,
-                    body_regions: r.report.body_regions,
-                    priority: r.report.priority,
-                    rules: client_rules,
-                })
-            })
-            .collect();
-        let (draft, study_revenue) = price_client_period(client_id, contract, &studies);
-        let currency = draft.currency;
-        // A contract with a monthly fee or minimum bills even a month without studies.
-        let standing_charge = in_force_at_end.is_some() && !matches!(contract.rules.contract, Contract::PerStudy);
-        if !studies.is_empty() || standing_charge {
-            invoices.push(draft);
-        }
-
-        let mut study_revenue = study_revenue.lines.into_iter().zip(study_revenue.shares);
-        for r in &resolved {
-            let (cogs, cogs_rule_version, (study_line, share), revenue_rule_version) = match r.rules {
-                Some((provider_rules, client_rules)) => {
-                    let (cogs, _) = cogs::cogs_amount(r.report, r.local, r.provider, &provider_rules.rules);
-                    let revenue = study_revenue.next().expect("one revenue per billable study");
-                    (cogs, Some(provider_rules.version), revenue, Some(client_rules.version))
-                }
-                None => (Decimal::ZERO, None, (Decimal::ZERO, Decimal::ZERO), None),
-            };
-            priced.push(PricedReport {
-                report_id: r.report.report_id.clone(),
-                revision: r.report.revision,
-                client_id: r.report.client_id.clone(),
-                provider_id: r.report.provider_id.clone(),
-                modality: r.report.modality,
-                grade: r.provider.grade,
-                status: r.report.status,
-                finalized_at: r.report.finalized_at,
-                local_date: r.local.date(),
-                cogs,
-                cogs_rule_version,
-                revenue: Money::new(study_line + share, currency),
-                study_line,
-                revenue_rule_version,
-            });
-        }
-    }
 }
 
 fn held_report(report: &ReportEvent, reason: HoldReason) -> HeldReport {
@@ -459,26 +303,6 @@ fn held_report(report: &ReportEvent, reason: HoldReason) -> HeldReport {
         provider_id: report.provider_id.clone(),
         reason,
     }
-}
-
-fn payouts(priced: &[PricedReport]) -> Vec<ProviderPayoutDraft> {
-    let mut by_provider: BTreeMap<&ProviderId, (u32, Decimal)> = BTreeMap::new();
-    for p in priced.iter().filter(|p| p.status == ReportStatus::Final) {
-        let entry = by_provider.entry(&p.provider_id).or_default();
-        entry.0 += 1;
-        entry.1 += p.cogs;
-    }
-    by_provider
-        .into_iter()
-        .map(|(id, (reports, gross))| ProviderPayoutDraft { provider_id: id.clone(), reports, gross })
-        .collect()
-}
-
-fn versions(it: impl Iterator<Item = u32>) -> Vec<u32> {
-    let mut v: Vec<u32> = it.collect();
-    v.sort_unstable();
-    v.dedup();
-    v
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::allocation::allocate_equally;
 use crate::ids::ClientId;
 use crate::money::Currency;
-use crate::report::{Modality, Priority};
+use crate::report::{MAX_BODY_REGIONS, Modality, Priority};
 use crate::rules::{ClientRules, Contract, RuleVersion, TierMode, TierScope};
 use crate::tax::TaxTreatment;
 
@@ -90,6 +90,7 @@ pub(crate) fn price_client_period(
     let mut revenue = Vec::with_capacity(studies.len());
     let mut study_sum = Decimal::ZERO;
     let mut versions = vec![contract_rules.version];
+    let mut amounts = AmountMemo::default();
     for (i, s) in studies.iter().enumerate() {
         if versions.last() != Some(&s.rules.version) {
             versions.push(s.rules.version);
@@ -110,8 +111,9 @@ pub(crate) fn price_client_period(
         let tier = rules.tier_for(position);
         // The engine holds back studies whose modality has no price, so both lookups succeed.
         let unit_price = rules.prices(s.modality).map_or(Decimal::ZERO, |p| p[tier]);
-        let amount =
-            currency.round(rules.study_amount(s.modality, tier, s.body_regions, s.priority).unwrap_or_default());
+        let amount = amounts.amount(rules, s, tier, || {
+            currency.round(rules.study_amount(s.modality, tier, s.body_regions, s.priority).unwrap_or_default())
+        });
         let key = LineKey::Studies { version: s.rules.version, modality: s.modality, tier };
         lines.add(key, || InvoiceLineKind::Studies { modality: s.modality, tier: tier as u32 + 1, unit_price }, amount);
         revenue.push(amount);
@@ -151,6 +153,52 @@ pub(crate) fn price_client_period(
         taxable_value: study_sum + client_level,
     };
     (draft, StudyRevenue { lines: revenue, shares })
+}
+
+/// Rounded study amounts of one client-period by what they depend on (rule version, modality,
+/// tier, clamped body regions, priority): each distinct amount is computed once.
+#[derive(Default)]
+struct AmountMemo {
+    tables: Vec<(*const ClientRules, Vec<Option<Decimal>>)>,
+}
+
+/// Tiers up to which a rule version's amounts are memoized.
+const MEMO_TIERS: usize = 16;
+const REGIONS: usize = MAX_BODY_REGIONS as usize;
+
+impl AmountMemo {
+    fn amount(
+        &mut self,
+        rules: &ClientRules,
+        s: &Study<'_>,
+        tier: usize,
+        compute: impl FnOnce() -> Decimal,
+    ) -> Decimal {
+        let tiers = rules.tiers.len();
+        if tiers > MEMO_TIERS || tier >= tiers {
+            return compute();
+        }
+        let table = match self.tables.iter().position(|(p, _)| std::ptr::eq(*p, rules)) {
+            Some(i) => &mut self.tables[i].1,
+            None => {
+                self.tables.push((rules, vec![None; Modality::ALL.len() * tiers * REGIONS * Priority::ALL.len()]));
+                &mut self.tables.last_mut().expect("just pushed").1
+            }
+        };
+        let regions = usize::from(s.body_regions.clamp(1, MAX_BODY_REGIONS)) - 1;
+        let index =
+            ((s.modality.index() * tiers + tier) * REGIONS + regions) * Priority::ALL.len() + s.priority.index();
+        match table.get(index).copied().flatten() {
+            Some(amount) => amount,
+            None => {
+                let amount = compute();
+                if let Some(slot) = table.get_mut(index) {
+                    *slot = Some(amount);
+                }
+                amount
+            }
+        }
+    }
 }
 
 /// Each study's own line and its share of the client-level lines, in billing order.

@@ -415,6 +415,63 @@ fn payouts_sum_cogs_per_provider() {
     assert_eq!(payouts, [("RAD-001", 3, dec!(360.00)), ("RAD-007", 1, dec!(158.40))]);
 }
 
+/// The month engine computes each distinct amount once and reuses it; every report's COGS and
+/// study line must still be exactly (scale included) what pricing the report alone gives.
+#[test]
+fn each_amount_is_exactly_that_of_the_report_priced_alone() {
+    let mut cat = base_catalog();
+    cat.add_provider(provider_profile("RAD-010", Grade::Junior, "2020-02-10"));
+    let mut later: Value = serde_json::from_str(SPEC_PROVIDER_RULES).unwrap();
+    // The same fee at another scale, for one provider only; another grade multiplier.
+    later["provider_overrides"]["RAD-001"] = json!({"base_fee": {"XRAY": "120.0", "CT": "601"}});
+    later["grade_multiplier"]["SENIOR"] = json!("1.0");
+    cat.add_provider_rules(RuleVersion {
+        version: 2,
+        effective_from: d("2026-02-15"),
+        recorded_at: at(RECORDED),
+        rules: Arc::new(ProviderRules::parse(&later.to_string()).unwrap()),
+    });
+    let mut doc = tier_doc("ONE", "GRADUATED", json!({"type": "PER_STUDY"}));
+    doc["tiers"] = json!([{"up_to": null}]);
+    doc["unit_prices"] = json!({"XRAY": ["500"], "CT": ["999.99"]});
+    doc["additional_region_pct"] = json!("12.5");
+    doc["uplift_pct"] = json!({"STAT": "20", "URGENT": "7.5"});
+    let v1 = client_rules(&doc, 1, "2025-01-01", RECORDED);
+    cat.add_client(client_profile("ONE", v1.rules.currency));
+    cat.add_client_rules(v1);
+    doc["unit_prices"] = json!({"XRAY": ["500.0"], "CT": ["999.990"]});
+    cat.add_client_rules(client_rules(&doc, 2, "2026-02-10", RECORDED));
+
+    let providers = ["RAD-001", "RAD-007", "RAD-010"];
+    let reports: Vec<ReportEvent> = (0..600)
+        .map(|i| {
+            let mut r = report(
+                &format!("R{i:04}"),
+                "ONE",
+                providers[i % 3],
+                [Modality::Xray, Modality::Ct][(i / 3) % 2],
+                (i % 5) as u8 + 1,
+                Priority::ALL[(i / 7) % 3],
+                "2026-01-31T18:30:00Z",
+            );
+            r.finalized_at += Duration::minutes(i as i64 * 67);
+            r
+        })
+        .collect();
+    let run = run("2026-02");
+    let priced = run.price(&cat, &reports).unwrap();
+    assert_eq!(priced.reports.len(), reports.len());
+    let terms = run.terms(&cat, &ClientId::parse("ONE").unwrap());
+    for p in &priced.reports {
+        let report = reports.iter().find(|r| r.report_id == p.report_id).unwrap();
+        let alone = price_cogs(&cat, run.calendar, run.rules_as_of, report).unwrap();
+        assert_eq!(p.cogs.to_string(), alone.amount.to_string(), "{}", p.report_id);
+        let quote = run.quote(&cat, terms.as_ref(), report).unwrap();
+        assert_eq!(p.study_line.to_string(), quote.card.unwrap().amounts[0].to_string(), "{}", p.report_id);
+    }
+    assert_eq!(priced.provider_rule_versions, [1, 2]);
+}
+
 // ---- properties ----
 
 fn property_catalog() -> Catalog {

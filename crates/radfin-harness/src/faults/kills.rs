@@ -188,7 +188,12 @@ where
          republished {republished}; dead letters {dead_letters}",
         acks.len()
     );
-    problems.extend(world.stack.stop());
+    problems.extend(world.stack.stop_replicas());
+    if !(problems.is_empty() && verdict.passed())
+        && let Some(dir) = world.stack.keep_logs()
+    {
+        problems.push(format!("the services' logs are kept in {}", dir.display()));
+    }
     Ok((done, verdict, problems))
 }
 
