@@ -285,12 +285,17 @@ impl Stack {
         for task in self.tasks {
             task.await??;
         }
-        let names = bus.names();
-        for stream in [names.reports_stream(), names.priced_stream(), names.dlq_stream()] {
-            bus.jetstream().delete_stream(stream).await.with_context(|| format!("delete stream {stream}"))?;
-        }
-        Ok(())
+        delete_streams(&bus).await
     }
+}
+
+/// Deletes the report, priced and dead-letter streams of `bus`'s prefix (a test's, when it ends).
+pub async fn delete_streams(bus: &Bus) -> anyhow::Result<()> {
+    let names = bus.names();
+    for stream in [names.reports_stream(), names.priced_stream(), names.dlq_stream()] {
+        bus.jetstream().delete_stream(stream).await.with_context(|| format!("delete stream {stream}"))?;
+    }
+    Ok(())
 }
 
 /// What the checks below need of a running radfin, in one process ([`Stack`]) or as processes

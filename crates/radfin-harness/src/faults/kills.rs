@@ -163,8 +163,13 @@ where
         World { stack, nats, pg, gate, progress: progress.clone(), stop_at: stop_at.clone(), total: events.len() };
     let submitter = tokio::spawn(submit(clients, events, progress, stop_at));
     let faulted = fault(&mut world).await;
-    let submitted = submitter.await?;
-    let (what, (acks, retried)) = (faulted?, submitted?);
+    // A fault script that failed may have left the client paused or the services down.
+    world.resume();
+    if faulted.is_err() {
+        submitter.abort();
+    }
+    let what = faulted?;
+    let (acks, retried) = submitter.await??;
 
     let verdict = settle(&world.stack, &[period()], &acks, patience).await?;
     drained(&world.stack, patience).await?;
@@ -189,6 +194,10 @@ where
         acks.len()
     );
     problems.extend(world.stack.stop_replicas());
+    // On the shared server the stack's streams would outlive it.
+    if world.nats.is_none() {
+        crate::delete_streams(&world.stack.bus().await?).await?;
+    }
     if !(problems.is_empty() && verdict.passed())
         && let Some(dir) = world.stack.keep_logs()
     {
