@@ -1,8 +1,9 @@
 //! radfin as separate processes, and the servers under it, for the fault cases that kill and
 //! restart them: [`Proc`] (one child process, logged to a file), [`Nats`] (nats-server, alone or
 //! as a JetStream cluster on loopback ports), [`Postgres`] (a private PostgreSQL cluster of
-//! Debian's binaries) and [`ProcStack`] (the four services, with replicas, each a
-//! `radfin-service` process on its own ports, against a private database and bus prefix).
+//! Debian's binaries), [`Gate`] (a proxy that can hold what a client sends) and [`ProcStack`]
+//! (the four services, with replicas, each a `radfin-service` process on its own ports, against
+//! a private database and bus prefix).
 //!
 //! Everything here is torn down when dropped: processes are killed, scratch directories removed.
 
@@ -185,10 +186,6 @@ impl Proc {
     /// What the process wrote (every start of it).
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    pub fn log_path(&self) -> &Path {
-        &self.log
     }
 }
 
@@ -740,10 +737,6 @@ impl ProcStack {
         problems
     }
 
-    pub async fn channel(&self, service: Service, index: usize) -> anyhow::Result<Channel> {
-        Ok(Channel::from_shared(format!("http://{}", self.addr(service, index)))?.connect().await?)
-    }
-
     /// A bus client on the stack's own streams.
     pub async fn bus(&self) -> anyhow::Result<radfin_bus::Bus> {
         let config = radfin_bus::BusConfig {
@@ -759,7 +752,7 @@ impl ProcStack {
         self.logs.take().map(tempfile::TempDir::keep)
     }
 
-    /// Every replica's log, each line prefixed by the replica's name.
+    /// Every replica's name and log.
     pub fn logs(&self) -> Vec<(String, String)> {
         self.replicas.iter().map(|r| (r.proc.name().to_owned(), r.proc.log())).collect()
     }
