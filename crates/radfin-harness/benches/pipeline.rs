@@ -10,7 +10,9 @@
 //!    ingest in batches over gRPC, committed to PostgreSQL, published on NATS, priced, published
 //!    again and appended to the ledger, until the ledger holds every current final report; then
 //!    the ledger's live totals are checked against the engine's ([`check_live_totals`]). Each size
-//!    runs the services in-process on a private database and bus prefix.
+//!    runs the services in-process on a private database and bus prefix. Where the time went: each
+//!    stage's busy time, the sum of the durations the services record in their own histograms
+//!    ([`STAGES`], read from `/metrics` before and after the run).
 //!
 //! The results are printed at the end as a markdown table, also written to
 //! `$RADFIN_BENCH_OUT/pipeline.md` (default `target/bench/pipeline.md`). `cargo xtask bench`
@@ -121,6 +123,8 @@ impl Rate {
 
 /// One end-to-end run.
 struct PipelineRun {
+    /// Each of [`STAGES`]: how many calls, batches or transactions, and their summed durations.
+    stages: Vec<(u64, Duration)>,
     ingested: Duration,
     /// Current final reports in the ledger, and the time from the first submit until they were.
     in_ledger: Rate,
@@ -333,6 +337,7 @@ async fn drive(stack: &Stack, month: &GeneratedMonth) -> anyhow::Result<Pipeline
 
     let mut ingest = stack.ingest_client().await?;
     let mut ledger = stack.ledger_client().await?;
+    let before = stage_totals(stack).await?;
     let started = Instant::now();
     for chunk in month.reports.chunks(SUBMIT_BATCH) {
         let reports = chunk.iter().map(ReportEvent::from).collect();
@@ -354,9 +359,52 @@ async fn drive(stack: &Stack, month: &GeneratedMonth) -> anyhow::Result<Pipeline
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let elapsed = started.elapsed();
+    let after = stage_totals(stack).await?;
+    let stages = after.iter().zip(&before).map(|(a, b)| (a.0 - b.0, a.1.saturating_sub(b.1))).collect();
     let live_totals = check_live_totals(stack, month.period, &offline).await?;
     let month_end = month_end(stack, month).await?;
-    Ok(PipelineRun { ingested, in_ledger: Rate { count: expected as usize, elapsed }, live_totals, month_end })
+    Ok(PipelineRun { stages, ingested, in_ledger: Rate { count: expected as usize, elapsed }, live_totals, month_end })
+}
+
+/// The pipeline's stages as the services time them: (stage, histogram, a label its series must
+/// carry). Stages overlap in time; one whose busy time nears the run's is what holds it back.
+const STAGES: [(&str, &str, &str); 7] = [
+    ("ingest: `SubmitBatch` calls", "radfin_grpc_request_duration_seconds", "SubmitBatch"),
+    ("ingest: store transactions (in the calls)", "radfin_db_operation_duration_seconds", "operation=\"store_reports\""),
+    ("ingest relay: outbox reads and deletes", "radfin_db_operation_duration_seconds", "operation=\"outbox_"),
+    ("pricing: batches, handled and acked", "radfin_consumer_batch_duration_seconds", "consumer=\"pricing\""),
+    ("pricing: latest revisions read (in the batches)", "radfin_db_operation_duration_seconds", "operation=\"latest_reports\""),
+    ("ledger: batches, booked and acked", "radfin_consumer_batch_duration_seconds", "consumer=\"ledger\""),
+    ("ledger: booking transactions (in the batches)", "radfin_db_operation_duration_seconds", "operation=\"book_live_facts\""),
+];
+
+/// Each of [`STAGES`]' `_count` and `_sum` so far, from the services' `/metrics` (one registry,
+/// shared by the services in this process).
+async fn stage_totals(stack: &Stack) -> anyhow::Result<Vec<(u64, Duration)>> {
+    let text = reqwest::get(format!("http://{}/metrics", stack.metrics.ingest)).await?.error_for_status()?.text().await?;
+    // Each matching series' value, summed as `T` (a histogram has one series per label set).
+    fn total<T: std::iter::Sum<T>>(
+        text: &str,
+        series: &str,
+        label: &str,
+        value: impl Fn(f64) -> T,
+    ) -> anyhow::Result<T> {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{series}{{")) && l.contains(label))
+            .map(|line| {
+                let v = line.rsplit(' ').next().unwrap_or_default();
+                Ok(value(v.parse::<f64>().with_context(|| format!("metrics line {line:?}"))?))
+            })
+            .sum()
+    }
+    STAGES
+        .iter()
+        .map(|(_, name, label)| {
+            let count = total(&text, &format!("{name}_count"), label, |v| v as u64)?;
+            let busy = total(&text, &format!("{name}_sum"), label, Duration::from_secs_f64)?;
+            Ok((count, busy))
+        })
+        .collect()
 }
 
 /// The month's end once the pipeline settled: the close, then a retroactive rule change for one
@@ -494,6 +542,26 @@ fn table(copy: &Rate, publish: &Rate, runs: &[(usize, anyhow::Result<PipelineRun
                 secs(m.rerun_apply),
                 m.corrections
             );
+        }
+    }
+    let _ = writeln!(t);
+    let _ = writeln!(
+        t,
+        "| where the time went: report events | stage | calls, batches or transactions | busy (summed durations) | ÷ the run's time |"
+    );
+    let _ = writeln!(t, "| ---: | --- | ---: | ---: | ---: |");
+    for (reports, run) in runs {
+        if let Ok(r) = run {
+            for ((stage, _, _), (count, busy)) in STAGES.iter().zip(&r.stages) {
+                let _ = writeln!(
+                    t,
+                    "| {} | {stage} | {} | {} | {} |",
+                    thousands(*reports),
+                    thousands(count),
+                    secs(*busy),
+                    ratio(busy.as_nanos(), r.in_ledger.elapsed.as_nanos())
+                );
+            }
         }
     }
     let measured: Vec<(usize, u128)> =
