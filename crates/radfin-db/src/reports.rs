@@ -320,17 +320,34 @@ async fn load_keys<'a>(
     Ok(found)
 }
 
-/// Up to `limit` outbox entries, oldest first: the revisions committed but not yet published.
-/// Concurrent publishers may read the same entries; the bus deduplicates by message id.
+/// Up to `limit` outbox entries with a `seq` above `after`, oldest first: the revisions committed
+/// but not yet published. Concurrent publishers may read the same entries; the bus deduplicates
+/// by message id.
+///
+/// `after` lets a relay that is working through a long outbox start past what it has already
+/// published: the outbox's index still holds the deleted entries until vacuum removes them, and
+/// a scan from the start would step over all of them on every read. (An entry committed late
+/// with a lower `seq` is not above `after`: the relay also reads from 0, see `radfin_ingest`.)
+/// The reports are then read by primary key, one index lookup each, however large the month.
 pub async fn pending_outbox(
     conn: &mut AsyncPgConnection,
+    after: i64,
     limit: i64,
 ) -> Result<Vec<(i64, ReportEvent, Period)>, StorageError> {
-    let rows: Vec<ReportRow> = report_outbox::table
-        .inner_join(reports::table)
-        .select(ReportRow::as_select())
+    let seqs: Vec<i64> = report_outbox::table
+        .filter(report_outbox::seq.gt(after))
+        .select(report_outbox::seq)
         .order(report_outbox::seq.asc())
         .limit(limit)
+        .load(conn)
+        .await?;
+    if seqs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<ReportRow> = reports::table
+        .filter(reports::seq.eq_any(&seqs))
+        .select(ReportRow::as_select())
+        .order(reports::seq.asc())
         .load(conn)
         .await?;
     rows.into_iter().map(|row| StoredReport::try_from(row).map(|s| (s.seq, s.event, s.period))).collect()

@@ -370,18 +370,31 @@ async fn drive(stack: &Stack, month: &GeneratedMonth) -> anyhow::Result<Pipeline
 /// carry). Stages overlap in time; one whose busy time nears the run's is what holds it back.
 const STAGES: [(&str, &str, &str); 7] = [
     ("ingest: `SubmitBatch` calls", "radfin_grpc_request_duration_seconds", "SubmitBatch"),
-    ("ingest: store transactions (in the calls)", "radfin_db_operation_duration_seconds", "operation=\"store_reports\""),
+    (
+        "ingest: store transactions (in the calls)",
+        "radfin_db_operation_duration_seconds",
+        "operation=\"store_reports\"",
+    ),
     ("ingest relay: outbox reads and deletes", "radfin_db_operation_duration_seconds", "operation=\"outbox_"),
     ("pricing: batches, handled and acked", "radfin_consumer_batch_duration_seconds", "consumer=\"pricing\""),
-    ("pricing: latest revisions read (in the batches)", "radfin_db_operation_duration_seconds", "operation=\"latest_reports\""),
+    (
+        "pricing: latest revisions read (in the batches)",
+        "radfin_db_operation_duration_seconds",
+        "operation=\"latest_reports\"",
+    ),
     ("ledger: batches, booked and acked", "radfin_consumer_batch_duration_seconds", "consumer=\"ledger\""),
-    ("ledger: booking transactions (in the batches)", "radfin_db_operation_duration_seconds", "operation=\"book_live_facts\""),
+    (
+        "ledger: booking transactions (in the batches)",
+        "radfin_db_operation_duration_seconds",
+        "operation=\"book_live_facts\"",
+    ),
 ];
 
 /// Each of [`STAGES`]' `_count` and `_sum` so far, from the services' `/metrics` (one registry,
 /// shared by the services in this process).
 async fn stage_totals(stack: &Stack) -> anyhow::Result<Vec<(u64, Duration)>> {
-    let text = reqwest::get(format!("http://{}/metrics", stack.metrics.ingest)).await?.error_for_status()?.text().await?;
+    let text =
+        reqwest::get(format!("http://{}/metrics", stack.metrics.ingest)).await?.error_for_status()?.text().await?;
     // Each matching series' value, summed as `T` (a histogram has one series per label set).
     fn total<T: std::iter::Sum<T>>(
         text: &str,

@@ -26,6 +26,8 @@ const BATCH: i64 = 500;
 const IDLE_POLL: Duration = Duration::from_secs(1);
 /// Back-off after a failure (database or broker unavailable).
 const RETRY_AFTER: Duration = Duration::from_secs(2);
+/// How long the relay may read past a cursor before it reads the outbox from the start again.
+const SWEEP: Duration = Duration::from_secs(5);
 
 /// Most traces kept for rows not yet relayed (the oldest are forgotten first): rows another
 /// replica relays are never taken.
@@ -78,10 +80,19 @@ pub async fn run(
     traces: Traces,
     mut shutdown: Shutdown,
 ) -> anyhow::Result<()> {
+    // Where the next read starts: past the last full batch published, so that working through a
+    // long outbox does not rescan what it deleted. An entry committed late below it (its `seq`
+    // was taken before a higher one that committed first) is found by the next read from 0: when
+    // the outbox runs dry above the cursor, and every SWEEP at the latest.
+    let (mut after, mut swept) = (0_i64, tokio::time::Instant::now());
     loop {
-        match relay_once(&pool, &bus, &traces).await {
+        if swept.elapsed() >= SWEEP {
+            (after, swept) = (0, tokio::time::Instant::now());
+        }
+        match relay_once(&pool, &bus, &traces, after).await {
             // A full batch: there may be more right away.
-            Ok(n) if n as i64 == BATCH => continue,
+            Ok((n, last)) if n as i64 == BATCH => after = last,
+            Ok(_) if after > 0 => after = 0,
             Ok(_) if shutdown.is_requested() => return Ok(()),
             Ok(_) => {
                 tokio::select! {
@@ -102,13 +113,12 @@ pub async fn run(
     }
 }
 
-/// Publishes one batch from the outbox; returns how many reports it published.
-async fn relay_once(pool: &Pool, bus: &Bus, traces: &Traces) -> anyhow::Result<usize> {
+/// Publishes one batch of the outbox's entries above `after`; returns how many reports it
+/// published and the highest `seq` among them.
+async fn relay_once(pool: &Pool, bus: &Bus, traces: &Traces, after: i64) -> anyhow::Result<(usize, i64)> {
     let mut conn = pool.get().await?;
-    let pending = radfin_db::timed("outbox_read", radfin_db::reports::pending_outbox(&mut conn, BATCH)).await?;
-    if pending.is_empty() {
-        return Ok(0);
-    }
+    let pending = radfin_db::timed("outbox_read", radfin_db::reports::pending_outbox(&mut conn, after, BATCH)).await?;
+    let Some(&(last, _, _)) = pending.last() else { return Ok((0, after)) };
     let outgoing: Vec<Outgoing<_>> = pending
         .iter()
         .map(|(_, event, period)| Outgoing {
@@ -143,7 +153,7 @@ async fn relay_once(pool: &Pool, bus: &Bus, traces: &Traces) -> anyhow::Result<u
     metrics::counter!("radfin_outbox_published_total").increment(published.len() as u64);
     metrics::histogram!("radfin_outbox_relay_batch_size").record(published.len() as f64);
     tracing::debug!(count = published.len(), "reports published");
-    Ok(published.len())
+    Ok((published.len(), last))
 }
 
 /// Samples the outbox every [`radfin_service::metrics::SAMPLE_INTERVAL`] until `shutdown`:

@@ -106,15 +106,19 @@ async fn the_outbox_lists_unpublished_revisions_in_order() {
     let batch: Vec<_> = (1..=5).map(|i| report(&format!("RPT-{i}"), 1, "2026-01-10T10:00:00Z")).collect();
     let seqs: Vec<i64> = reports::insert_batch(&mut conn, &batch).await.unwrap().iter().map(|o| o.seq()).collect();
 
-    let pending = reports::pending_outbox(&mut conn, 3).await.unwrap();
+    let pending = reports::pending_outbox(&mut conn, 0, 3).await.unwrap();
     assert_eq!(pending.iter().map(|(seq, _, _)| *seq).collect::<Vec<_>>(), seqs[..3]);
     assert_eq!(pending[0].1, *batch[0].event());
     assert_eq!(pending[0].2, period("2026-01"));
 
     assert_eq!(reports::mark_published(&mut conn, &seqs[..3]).await.unwrap(), 3);
     assert_eq!(reports::mark_published(&mut conn, &seqs[..3]).await.unwrap(), 0);
-    let rest = reports::pending_outbox(&mut conn, 10).await.unwrap();
+    let rest = reports::pending_outbox(&mut conn, 0, 10).await.unwrap();
     assert_eq!(rest.iter().map(|(seq, _, _)| *seq).collect::<Vec<_>>(), seqs[3..]);
+    // From past a seq: only what is above it.
+    let above = reports::pending_outbox(&mut conn, seqs[3], 10).await.unwrap();
+    assert_eq!(above.iter().map(|(seq, _, _)| *seq).collect::<Vec<_>>(), seqs[4..]);
+    assert!(reports::pending_outbox(&mut conn, seqs[4], 10).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

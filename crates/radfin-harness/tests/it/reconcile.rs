@@ -67,7 +67,7 @@ async fn a_report_the_broker_lost_is_republished_by_the_reconciler_and_reaches_t
     let submitted = Instant::now();
     eventually("the relay to publish RPT-LOST", || async {
         let mut conn = db.pool().get().await.unwrap();
-        radfin_db::reports::pending_outbox(&mut conn, 10).await.unwrap().is_empty().then_some(())
+        radfin_db::reports::pending_outbox(&mut conn, 0, 10).await.unwrap().is_empty().then_some(())
     })
     .await;
     // ... and lost by the broker.
