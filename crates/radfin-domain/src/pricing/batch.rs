@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use super::cogs::cogs_from_base;
+use super::memo::Memo;
 use super::revenue::{Study, price_client_period};
 use super::{
     ClientInvoiceDraft, HeldReport, HoldReason, PeriodPricing, PricedReport, PricingError, PricingRun,
@@ -466,9 +467,7 @@ struct Output {
 /// COGS amounts at a rule version's general base fees (no provider override), by everything
 /// they depend on: each distinct amount is computed once, exactly as for a single report.
 #[derive(Default)]
-struct CogsMemo {
-    tables: Vec<(*const ProviderRules, Vec<Option<Decimal>>)>,
-}
+struct CogsMemo(Memo<ProviderRules>);
 
 /// Seniority bands up to which a rule version's amounts are memoized.
 const MEMO_BANDS: usize = 16;
@@ -485,14 +484,7 @@ impl CogsMemo {
         if bands > MEMO_BANDS {
             return compute();
         }
-        let table = match self.tables.iter().position(|(p, _)| std::ptr::eq(*p, rules)) {
-            Some(i) => &mut self.tables[i].1,
-            None => {
-                let size = Modality::ALL.len() * REGIONS * Grade::ALL.len() * bands * Priority::ALL.len() * 2;
-                self.tables.push((rules, vec![None; size]));
-                &mut self.tables.last_mut().expect("just pushed").1
-            }
-        };
+        let size = Modality::ALL.len() * REGIONS * Grade::ALL.len() * bands * Priority::ALL.len() * 2;
         // What `cogs_from_base` reads: the regions through their clamped factor, the night
         // window through the local time, the seniority band through the years of practice.
         let regions = usize::from(row.body_regions.clamp(1, MAX_BODY_REGIONS)) - 1;
@@ -504,16 +496,7 @@ impl CogsMemo {
             + row.priority.index())
             * 2
             + usize::from(night);
-        match table.get(index).copied().flatten() {
-            Some(amount) => amount,
-            None => {
-                let amount = compute();
-                if let Some(slot) = table.get_mut(index) {
-                    *slot = Some(amount);
-                }
-                amount
-            }
-        }
+        self.0.get_or(rules, size, index, compute)
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod batch;
 mod cogs;
+mod memo;
 mod revenue;
 
 use std::fmt;

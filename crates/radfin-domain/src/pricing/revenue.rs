@@ -4,6 +4,7 @@
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::memo::Memo;
 use crate::allocation::allocate_equally;
 use crate::ids::ClientId;
 use crate::money::Currency;
@@ -158,9 +159,7 @@ pub(crate) fn price_client_period(
 /// Rounded study amounts of one client-period by what they depend on (rule version, modality,
 /// tier, clamped body regions, priority): each distinct amount is computed once.
 #[derive(Default)]
-struct AmountMemo {
-    tables: Vec<(*const ClientRules, Vec<Option<Decimal>>)>,
-}
+struct AmountMemo(Memo<ClientRules>);
 
 /// Tiers up to which a rule version's amounts are memoized.
 const MEMO_TIERS: usize = 16;
@@ -178,26 +177,11 @@ impl AmountMemo {
         if tiers > MEMO_TIERS || tier >= tiers {
             return compute();
         }
-        let table = match self.tables.iter().position(|(p, _)| std::ptr::eq(*p, rules)) {
-            Some(i) => &mut self.tables[i].1,
-            None => {
-                self.tables.push((rules, vec![None; Modality::ALL.len() * tiers * REGIONS * Priority::ALL.len()]));
-                &mut self.tables.last_mut().expect("just pushed").1
-            }
-        };
+        let size = Modality::ALL.len() * tiers * REGIONS * Priority::ALL.len();
         let regions = usize::from(s.body_regions.clamp(1, MAX_BODY_REGIONS)) - 1;
         let index =
             ((s.modality.index() * tiers + tier) * REGIONS + regions) * Priority::ALL.len() + s.priority.index();
-        match table.get(index).copied().flatten() {
-            Some(amount) => amount,
-            None => {
-                let amount = compute();
-                if let Some(slot) = table.get_mut(index) {
-                    *slot = Some(amount);
-                }
-                amount
-            }
-        }
+        self.0.get_or(rules, size, index, compute)
     }
 }
 
