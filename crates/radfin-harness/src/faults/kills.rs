@@ -172,8 +172,10 @@ where
     let (acks, retried) = submitter.await??;
 
     let verdict = settle(&world.stack, &[period()], &acks, patience).await?;
-    drained(&world.stack, patience).await?;
     let mut problems = world.stack.all_serving().await;
+    if let Err(e) = drained(&world.stack, patience).await {
+        problems.push(format!("{e:#}"));
+    }
     let dead_letters = dead_letters(&world.stack).await?;
     if dead_letters > 0 {
         problems.push(format!("{dead_letters} messages dead-lettered"));
