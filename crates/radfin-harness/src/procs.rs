@@ -167,7 +167,7 @@ impl Proc {
     }
 
     /// SIGTERM, then SIGKILL if it has not exited within 15 s. Returns its exit status.
-    pub fn terminate(&mut self) -> anyhow::Result<Option<std::process::ExitStatus>> {
+    pub async fn terminate(&mut self) -> anyhow::Result<Option<std::process::ExitStatus>> {
         let Some(mut child) = self.child.take() else { return Ok(None) };
         if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
             rustix::process::kill_process(pid, rustix::process::Signal::TERM).ok();
@@ -177,7 +177,7 @@ impl Proc {
             if let Some(status) = child.try_wait()? {
                 return Ok(Some(status));
             }
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         child.kill().ok();
         Ok(Some(child.wait()?))
@@ -363,10 +363,13 @@ impl Nats {
     }
 
     /// Copies node `i`'s store (while it runs) to be rolled back to by [`Nats::roll_back`].
-    pub fn snapshot(&self, i: usize) -> anyhow::Result<()> {
+    pub async fn snapshot(&self, i: usize) -> anyhow::Result<()> {
         let (store, snapshot) = self.store_and_snapshot(i);
-        let _ = fs::remove_dir_all(&snapshot);
-        copy_tree(&store, &snapshot).with_context(|| format!("cannot copy {}", store.display()))
+        tokio::task::spawn_blocking(move || {
+            let _ = fs::remove_dir_all(&snapshot);
+            copy_tree(&store, &snapshot).with_context(|| format!("cannot copy {}", store.display()))
+        })
+        .await?
     }
 
     /// Replaces node `i`'s store (the node must be stopped) with the copy [`Nats::snapshot`]
@@ -430,13 +433,15 @@ impl Postgres {
             .context("no /usr/lib/postgresql/<major>/bin/initdb")?;
         let dir = tempfile::Builder::new().prefix("radfin-faults-pg").tempdir_in("/var/tmp")?.keep();
         if is_root() {
-            run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&dir))?;
+            let mut chown = Command::new("chown");
+            chown.args(["-R", "postgres:postgres"]).arg(&dir);
+            run_off_reactor(chown).await?;
         }
         let data = dir.join("data");
         let pg = Self { bin, data, dir, port: free_port()? };
-        pg.run_as_owner("initdb", |c| {
-            c.arg("-D").arg(&pg.data).args(["--auth=trust", "-U", "postgres", "--encoding=UTF8", "--locale=C"]);
-        })?;
+        let mut initdb = pg.owner_command("initdb");
+        initdb.arg("-D").arg(&pg.data).args(["--auth=trust", "-U", "postgres", "--encoding=UTF8", "--locale=C"]);
+        run_off_reactor(initdb).await?;
         pg.start_again().await?;
         Ok(pg)
     }
@@ -448,10 +453,14 @@ impl Postgres {
 
     /// Stops the server: `mode` `immediate` is a crash (no checkpoint; the next start recovers
     /// from the WAL), `fast` a clean shutdown that disconnects every session.
-    pub fn stop(&self, mode: &str) -> anyhow::Result<()> {
-        self.run_as_owner("pg_ctl", |c| {
-            c.arg("stop").arg("-D").arg(&self.data).args(["-m", mode, "-w", "-t", "60"]);
-        })
+    pub async fn stop(&self, mode: &str) -> anyhow::Result<()> {
+        run_off_reactor(self.pg_ctl_stop(mode)).await
+    }
+
+    fn pg_ctl_stop(&self, mode: &str) -> Command {
+        let mut command = self.owner_command("pg_ctl");
+        command.arg("stop").arg("-D").arg(&self.data).args(["-m", mode, "-w", "-t", "60"]);
+        command
     }
 
     /// Starts the (stopped) server and waits until it accepts connections.
@@ -461,9 +470,9 @@ impl Postgres {
             self.port
         );
         let log = self.dir.join("postgres.log");
-        self.run_as_owner("pg_ctl", |c| {
-            c.arg("start").arg("-D").arg(&self.data).arg("-l").arg(&log).args(["-w", "-t", "60", "-o", &options]);
-        })?;
+        let mut start = self.owner_command("pg_ctl");
+        start.arg("start").arg("-D").arg(&self.data).arg("-l").arg(&log).args(["-w", "-t", "60", "-o", &options]);
+        run_off_reactor(start).await?;
         let url = self.admin_url();
         wait_for(&format!("PostgreSQL at {url}"), START_DEADLINE, || {
             let url = url.clone();
@@ -484,7 +493,8 @@ impl Postgres {
         fs::read_to_string(self.dir.join("postgres.log")).unwrap_or_default()
     }
 
-    fn run_as_owner(&self, program: &str, args: impl FnOnce(&mut Command)) -> anyhow::Result<()> {
+    /// `program` of the server's binaries, run as the cluster's owner.
+    fn owner_command(&self, program: &str) -> Command {
         let mut command = if is_root() {
             let mut c = Command::new("runuser");
             c.args(["-u", "postgres", "--"]).arg(self.bin.join(program));
@@ -493,14 +503,13 @@ impl Postgres {
             Command::new(self.bin.join(program))
         };
         command.current_dir("/");
-        args(&mut command);
-        run(&mut command)
+        command
     }
 }
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        let _ = self.stop("immediate");
+        let _ = run(&mut self.pg_ctl_stop("immediate"));
         let _ = fs::remove_dir_all(&self.dir);
     }
 }
@@ -523,6 +532,11 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// [`run`] on a blocking thread, not the async reactor's.
+async fn run_off_reactor(mut command: Command) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(move || run(&mut command)).await?
 }
 
 fn run(command: &mut Command) -> anyhow::Result<()> {
@@ -759,10 +773,10 @@ impl ProcStack {
 
     /// Stops every replica with SIGTERM (reporting first, ingest last); returns the replicas that
     /// did not exit cleanly. (The database and the logs go when the stack is dropped.)
-    pub fn stop_replicas(&mut self) -> Vec<String> {
+    pub async fn stop_replicas(&mut self) -> Vec<String> {
         let mut unclean = Vec::new();
         for r in self.replicas.iter_mut().rev() {
-            match r.proc.terminate() {
+            match r.proc.terminate().await {
                 Ok(Some(status)) if !status.success() => unclean.push(format!("{} exited {status}", r.proc.name())),
                 Err(e) => unclean.push(format!("{}: {e:#}", r.proc.name())),
                 _ => {}

@@ -195,7 +195,7 @@ where
          republished {republished}; dead letters {dead_letters}",
         acks.len()
     );
-    problems.extend(world.stack.stop_replicas());
+    problems.extend(world.stack.stop_replicas().await);
     // On the shared server the stack's streams would outlive it.
     if world.nats.is_none() {
         crate::delete_streams(&world.stack.bus().await?).await?;
@@ -394,7 +394,7 @@ pub async fn kill_nats(binary: PathBuf, reports: usize, patience: Duration) -> C
         while stream.info().await?.state.messages < published {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        w.nats()?.snapshot(0)?;
+        w.nats()?.snapshot(0).await?;
         w.resume();
         w.at(50).await;
         w.nats()?.kill(0)?;
@@ -431,7 +431,7 @@ pub async fn restart_postgres(binary: PathBuf, reports: usize, patience: Duratio
     run_case("4. PostgreSQL restarted", binary, setup, reports, patience, async |w: &mut World| {
         w.strike_at(40).await;
         let Some(pg) = w.pg.as_ref() else { anyhow::bail!("no PostgreSQL of the case's own") };
-        pg.stop("immediate")?;
+        pg.stop("immediate").await?;
         let stopped = Instant::now();
         tokio::time::sleep(Duration::from_secs(10)).await;
         pg.start_again().await?;
