@@ -83,8 +83,16 @@ pub struct NewLedgerEntry {
     /// The BOOKING entry this one adjusts.
     pub adjusts_id: Option<i64>,
     pub reason: Option<&'static str>,
-    /// The client-month book's version that wrote it, and its place in that write.
-    pub book_version: i64,
+    /// Where a live client-month book's write put it; none for the bookings of a close or rerun
+    /// run, which is written whole, once, under the period's lock.
+    pub book: Option<BookSlot>,
+}
+
+/// The client-month book version that wrote an entry, and the entry's place in that write: the
+/// unique book key, which refuses a second writer of the same version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BookSlot {
+    pub version: i64,
     pub line_no: i32,
 }
 
@@ -166,8 +174,8 @@ impl<'a> LedgerInsert<'a> {
             entry_kind: if e.adjusts_id.is_some() { "ADJUSTMENT" } else { "BOOKING" },
             adjusts_id: e.adjusts_id,
             reason: e.reason,
-            book_version: Some(e.book_version),
-            line_no: Some(e.line_no),
+            book_version: e.book.map(|b| b.version),
+            line_no: e.book.map(|b| b.line_no),
         })
     }
 }
@@ -524,15 +532,12 @@ pub async fn run_lines(
         .collect()
 }
 
-/// The entries that book a close or rerun run's lines: one BOOKING each, numbered per client.
+/// The entries that book a close or rerun run's lines: one BOOKING each.
 pub fn run_entries(period: Period, run_id: i64, lines: &[radfin_domain::close::RunLine]) -> Vec<NewLedgerEntry> {
     use radfin_domain::live::{LineRef, Side};
-    let mut line_no: std::collections::HashMap<&ClientId, i32> = std::collections::HashMap::new();
     lines
         .iter()
         .map(|l| {
-            let n = line_no.entry(&l.client_id).or_insert(0);
-            *n += 1;
             let (line, report) = match &l.line {
                 LineRef::Study(id, _) => (
                     "STUDY",
@@ -564,8 +569,7 @@ pub fn run_entries(period: Period, run_id: i64, lines: &[radfin_domain::close::R
                 rule_version: l.part.dims.rule_version,
                 adjusts_id: None,
                 reason: None,
-                book_version: 1,
-                line_no: *n,
+                book: None,
             }
         })
         .collect()

@@ -2,15 +2,19 @@
 //! revenue, COGS and margin in INR of the period's current view (its LIVE run while open, then
 //! its CLOSE run, then the last applied RERUN). A projection of the ledger, kept by the ledger in
 //! the transactions that write the entries it sums ([`add`] for the live view's postings,
-//! [`rebuild`] when a close or an applied rerun changes the current view), so it always equals the
-//! ledger; [`ledger_view`] computes the same rows from the entries, and [`rebuild`] also serves a
-//! rebuild from scratch. Client-level lines stand under modality and grade `NONE`.
+//! [`of_run_lines`] when a close or an applied rerun changes the current view), so it always
+//! equals the ledger; [`ledger_view`] computes the same rows from the entries, and [`rebuild`]
+//! serves a rebuild from scratch. Client-level lines stand under modality and grade `NONE`.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Nullable, Numeric, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use std::collections::BTreeMap;
+
 use radfin_domain::Period;
+use radfin_domain::close::RunLine;
+use radfin_domain::live::{LineRef, Side};
 use rust_decimal::Decimal;
 
 use crate::StorageError;
@@ -174,14 +178,53 @@ pub async fn ledger_view(conn: &mut AsyncPgConnection, period: Period) -> Result
     Ok(diesel::sql_query(sql).bind::<Text, _>(period.to_string()).load(conn).await?)
 }
 
-/// Replaces a period's rows with [`ledger_view`], in the caller's transaction: after a close or
-/// an applied rerun, and on an operator's rebuild.
+/// Replaces a period's rows with [`ledger_view`], in the caller's transaction: on an operator's
+/// rebuild.
 pub async fn rebuild(conn: &mut AsyncPgConnection, period: Period) -> Result<usize, StorageError> {
+    let rows = ledger_view(conn, period).await?;
+    replace(conn, period, &rows).await
+}
+
+/// The rows [`ledger_view`] gives once a close or rerun run is the period's current view,
+/// computed from the run's lines as they are booked (one entry per line) instead of read back.
+pub fn of_run_lines(period: Period, lines: &[RunLine]) -> Vec<MarginRow> {
+    let mut rows: BTreeMap<(&str, &'static str, &'static str), MarginDelta> = BTreeMap::new();
+    for l in lines {
+        let (modality, grade) =
+            l.part.dims.report.as_ref().map_or(("NONE", "NONE"), |r| (r.modality.as_str(), r.grade.as_str()));
+        let row = rows.entry((l.client_id.as_str(), modality, grade)).or_default();
+        match l.line.side() {
+            Side::Revenue => row.revenue_inr += l.part.amount_inr,
+            Side::Cogs => {
+                row.cogs_inr += l.part.amount_inr;
+                if matches!(l.line, LineRef::Study(..)) && !l.part.amount.is_zero() {
+                    row.reports += 1;
+                }
+            }
+        }
+    }
+    rows.into_iter()
+        .filter(|(_, d)| d.reports != 0 || !d.revenue_inr.is_zero() || !d.cogs_inr.is_zero())
+        .map(|((client_id, modality, grade), d)| MarginRow {
+            period: period.to_string(),
+            client_id: client_id.to_owned(),
+            modality: modality.to_owned(),
+            grade: grade.to_owned(),
+            reports: d.reports,
+            revenue_inr: d.revenue_inr,
+            cogs_inr: d.cogs_inr,
+            margin_inr: d.revenue_inr - d.cogs_inr,
+        })
+        .collect()
+}
+
+/// Replaces a period's rows with `rows`, in the caller's transaction: when a close or an
+/// applied rerun changes the period's current view ([`of_run_lines`]), and on a rebuild.
+pub async fn replace(conn: &mut AsyncPgConnection, period: Period, rows: &[MarginRow]) -> Result<usize, StorageError> {
     diesel::sql_query("DELETE FROM margin_summary WHERE period = $1")
         .bind::<Text, _>(period.to_string())
         .execute(conn)
         .await?;
-    let rows = ledger_view(conn, period).await?;
     if rows.is_empty() {
         return Ok(0);
     }

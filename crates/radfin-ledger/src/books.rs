@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use prost::Message as _;
 use radfin_bus::Delivery;
 use radfin_db::held::{HeldStatus, NewHold};
-use radfin_db::ledger::{EntryReport, LedgerSide, NewLedgerEntry};
+use radfin_db::ledger::{BookSlot, EntryReport, LedgerSide, NewLedgerEntry};
 use radfin_db::live::{BookKey, NewFact};
 use radfin_db::margin::{MarginDelta, MarginKey};
 use radfin_db::{AsyncPgConnection, Pool, StorageError};
@@ -450,7 +450,6 @@ fn entry(key: &BookKey, version: i64, line_no: i32, adjusts_id: Option<i64>, p: 
         rule_version: p.part.dims.rule_version,
         reason: adjusts_id.map(|_| p.reason.as_str()),
         adjusts_id,
-        book_version: version,
-        line_no,
+        book: Some(BookSlot { version, line_no }),
     }
 }

@@ -324,7 +324,7 @@ impl Finance {
             }
             stages.mark("documents");
             documents::mark_closed(conn, period, run_id, &actor.name, Some(reason)).await?;
-            radfin_db::margin::rebuild(conn, period).await?;
+            radfin_db::margin::replace(conn, period, &radfin_db::margin::of_run_lines(period, &priced.lines)).await?;
             stages.mark("summary");
             tracing::info!(%period, run_id, stages = %stages, "period closed");
             radfin_db::audit::record(
@@ -593,7 +593,7 @@ impl Finance {
             self.issue_corrections(conn, period, run_id, now, &planned, actor).await?;
             documents::mark_closed(conn, period, run_id, &actor.name, Some(reason)).await?;
             release_applied(conn, period, &new_lines).await?;
-            radfin_db::margin::rebuild(conn, period).await?;
+            radfin_db::margin::replace(conn, period, &radfin_db::margin::of_run_lines(period, &new_lines)).await?;
             stages.mark("issued");
             tracing::info!(%period, run_id, stages = %stages, "rerun applied");
             let issued = self.run_documents(conn, period, run_id).await?;

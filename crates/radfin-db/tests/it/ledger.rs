@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use radfin_db::ledger::{self, EntryReport, LedgerSide, NewLedgerEntry};
+use radfin_db::ledger::{self, BookSlot, EntryReport, LedgerSide, NewLedgerEntry};
 use radfin_db::{reports, runs};
 use radfin_domain::fx::AppliedRate;
 use radfin_domain::{Currency, Grade, Period};
@@ -35,8 +35,10 @@ fn entries(report: &reports::NewReport, run_id: i64) -> [NewLedgerEntry; 2] {
         adjusts_id: None,
         reason: None,
         // Each report its own book version in these tests.
-        book_version: i64::from(e.revision) + if e.report_id.as_str() == "RPT-2" { 10 } else { 0 },
-        line_no: if side == LedgerSide::Cogs { 1 } else { 2 },
+        book: Some(BookSlot {
+            version: i64::from(e.revision) + if e.report_id.as_str() == "RPT-2" { 10 } else { 0 },
+            line_no: if side == LedgerSide::Cogs { 1 } else { 2 },
+        }),
     };
     let rate =
         AppliedRate { inr_per_unit: dec!(83.123457), rate_date: report.period().first_day(), source: Arc::from("ECB") };
@@ -82,15 +84,15 @@ async fn ledger_entries_are_written_once_per_key() {
     adjustment.amount_inr = dec!(-415.62);
     adjustment.adjusts_id = Some(written[1].id);
     adjustment.reason = Some("TIER");
-    adjustment.book_version = 7;
+    adjustment.book = Some(BookSlot { version: 7, line_no: 1 });
     let adjusted = ledger::insert_entries(&mut conn, &[adjustment.clone()]).await.unwrap();
     assert_eq!(adjusted[0].entry_kind, "ADJUSTMENT");
     // A booking cannot be negative; an adjustment must say why.
     let mut bad = adjustment.clone();
-    (bad.adjusts_id, bad.book_version) = (None, 8);
+    (bad.adjusts_id, bad.book) = (None, Some(BookSlot { version: 8, line_no: 1 }));
     assert!(ledger::insert_entries(&mut conn, &[bad]).await.is_err());
     let mut bad = adjustment;
-    (bad.reason, bad.book_version) = (None, 9);
+    (bad.reason, bad.book) = (None, Some(BookSlot { version: 9, line_no: 1 }));
     assert!(ledger::insert_entries(&mut conn, &[bad]).await.is_err());
 
     let mut admin = db.pool().get().await.unwrap();
@@ -139,6 +141,26 @@ async fn ledger_entries_are_written_once_per_key() {
     .await
     .unwrap();
     assert_eq!(ledger::insert_entries(&mut conn, &entries(&batch[1], rerun)).await.unwrap().len(), 2);
+
+    // Every entry of a statement references a stored report revision and run (checked once per
+    // statement), or nothing of the statement is written: a bulk booking of a run as much as a
+    // live book's write.
+    let mut unknown_revision = entries(&batch[2], feb_run);
+    for (n, e) in (1..).zip(unknown_revision.iter_mut()) {
+        e.book = Some(BookSlot { version: 99, line_no: n });
+    }
+    if let Some(r) = unknown_revision[1].report.as_mut() {
+        r.revision = 9;
+    }
+    let live = ledger::insert_entries(&mut conn, &unknown_revision).await.map(|w| w.len());
+    let bulk = ledger::insert_bookings(&mut conn, &unknown_revision.map(|e| NewLedgerEntry { book: None, ..e })).await;
+    for message in [format!("{live:?}"), format!("{bulk:?}")] {
+        assert!(message.contains("report RPT-2 revision 9 which is not stored"), "{message}");
+    }
+    let unknown_run = entries(&batch[2], rerun + 1000).map(|e| NewLedgerEntry { book: None, ..e });
+    let message = format!("{:?}", ledger::insert_bookings(&mut conn, &unknown_run).await.unwrap_err());
+    assert!(message.contains(&format!("pricing run {} which is not stored", rerun + 1000)), "{message}");
+    assert_eq!(count(&mut admin, "SELECT count(*) AS n FROM ledger_entries").await, 9);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
