@@ -8,13 +8,15 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::Integer;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use radfin_domain::close::{DocLine, InvoicePlan, PayoutPlan};
+use radfin_domain::close::{ClientDifference, DocLine, InvoicePlan, PayoutPlan, ProviderDifference};
 use radfin_domain::tax::{InvoiceTax, TaxKind};
 use radfin_domain::{FinancialYear, Period, ProviderId};
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
 use crate::StorageError;
 use crate::convert::decode;
+use crate::margin::MarginRow;
 use crate::schema::{
     document_numbers, finance_credit_note_lines, finance_credit_notes, finance_invoice_lines, finance_invoices,
     payout_statement_lines, payout_statements, period_states, rerun_manifests,
@@ -808,22 +810,38 @@ pub async fn credited_inr(conn: &mut AsyncPgConnection, invoice_id: i64) -> Resu
     Ok(sum.unwrap_or_default())
 }
 
-/// Keeps a rerun's manifest (spec §6).
-pub async fn insert_manifest(
-    conn: &mut AsyncPgConnection,
-    run_id: i64,
-    period: Period,
-    compared_run_id: i64,
-    report_set_hash: &str,
-    manifest: &serde_json::Value,
-) -> Result<(), StorageError> {
+/// What a previewed rerun changes, kept with its manifest (both runs' entries never change, so
+/// it holds for as long as the period's current view is the run it was compared with).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RerunComparison {
+    pub clients: Vec<ClientDifference>,
+    pub providers: Vec<ProviderDifference>,
+    /// The period's margin summary once the rerun is applied.
+    pub margin: Vec<MarginRow>,
+}
+
+/// A rerun's manifest row, written when it is previewed.
+pub struct NewManifest<'a> {
+    pub run_id: i64,
+    pub period: Period,
+    pub compared_run_id: i64,
+    pub report_set_hash: &'a str,
+    pub manifest: &'a serde_json::Value,
+    pub comparison: &'a RerunComparison,
+}
+
+/// Records a previewed rerun's manifest and comparison.
+pub async fn insert_manifest(conn: &mut AsyncPgConnection, m: &NewManifest<'_>) -> Result<(), StorageError> {
+    let comparison = serde_json::to_value(m.comparison)
+        .map_err(|e| StorageError::corrupt(format_args!("rerun {} comparison: {e}", m.run_id)))?;
     diesel::insert_into(rerun_manifests::table)
         .values((
-            rerun_manifests::run_id.eq(run_id),
-            rerun_manifests::period.eq(period.to_string()),
-            rerun_manifests::compared_run_id.eq(compared_run_id),
-            rerun_manifests::report_set_hash.eq(report_set_hash),
-            rerun_manifests::manifest.eq(manifest),
+            rerun_manifests::run_id.eq(m.run_id),
+            rerun_manifests::period.eq(m.period.to_string()),
+            rerun_manifests::compared_run_id.eq(m.compared_run_id),
+            rerun_manifests::report_set_hash.eq(m.report_set_hash),
+            rerun_manifests::manifest.eq(m.manifest),
+            rerun_manifests::comparison.eq(Some(comparison)),
         ))
         .execute(conn)
         .await?;
@@ -833,6 +851,18 @@ pub async fn insert_manifest(
 /// A rerun's manifest, if `run_id` is a previewed rerun.
 pub async fn manifest(conn: &mut AsyncPgConnection, run_id: i64) -> Result<Option<serde_json::Value>, StorageError> {
     Ok(rerun_manifests::table.find(run_id).select(rerun_manifests::manifest).first(conn).await.optional()?)
+}
+
+/// A previewed rerun's comparison; `None` if `run_id` is not a previewed rerun, or was previewed
+/// before previews kept their comparison (see [`manifest`]).
+pub async fn comparison(conn: &mut AsyncPgConnection, run_id: i64) -> Result<Option<RerunComparison>, StorageError> {
+    let stored: Option<Option<serde_json::Value>> =
+        rerun_manifests::table.find(run_id).select(rerun_manifests::comparison).first(conn).await.optional()?;
+    stored
+        .flatten()
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| StorageError::corrupt(format_args!("rerun_manifests {run_id} comparison: {e}")))
 }
 
 /// Whether a run became its period's current view (a close, or an applied rerun).

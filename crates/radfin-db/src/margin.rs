@@ -20,7 +20,7 @@ use rust_decimal::Decimal;
 use crate::StorageError;
 
 /// One row of the summary.
-#[derive(Clone, Debug, PartialEq, Eq, QueryableByName)]
+#[derive(Clone, Debug, PartialEq, Eq, QueryableByName, serde::Serialize, serde::Deserialize)]
 pub struct MarginRow {
     #[diesel(sql_type = Text)]
     pub period: String,

@@ -423,6 +423,7 @@ diesel::table! {
         report_set_hash -> Text,
         manifest -> Jsonb,
         created_at -> Timestamptz,
+        comparison -> Nullable<Jsonb>,
     }
 }
 

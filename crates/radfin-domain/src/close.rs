@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
 use crate::fx::{FxError, FxTable};
@@ -323,7 +323,7 @@ pub fn payouts(
 }
 
 /// A difference split into its effects (spec §6): `price + volume + fx = difference`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Effects {
     pub price: Decimal,
     pub volume: Decimal,
@@ -337,7 +337,7 @@ impl Effects {
 }
 
 /// What a rerun changes for a client.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientDifference {
     pub client_id: ClientId,
     pub currency: Currency,
@@ -353,7 +353,7 @@ pub struct ClientDifference {
 }
 
 /// What a rerun changes for a provider (INR; no FX effect).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderDifference {
     pub provider_id: ProviderId,
     pub paid: Decimal,

@@ -13,7 +13,8 @@ use futures::StreamExt as _;
 use radfin_bus::{Bus, PeriodStream};
 use radfin_db::audit::{AuditOutcome, AuditRecord};
 use radfin_db::documents::{
-    self, CreditFilter, CreditNoteDoc, DocFilter, DocType, InvoiceDoc, Issue, NewCreditNote, PeriodStatus, StatementDoc,
+    self, CreditFilter, CreditNoteDoc, DocFilter, DocType, InvoiceDoc, Issue, NewCreditNote, NewManifest, PeriodStatus,
+    RerunComparison, StatementDoc,
 };
 use radfin_db::runs::RunKind;
 use radfin_db::{AsyncPgConnection, Pool, StorageError};
@@ -457,7 +458,7 @@ impl Finance {
                     "period {period} is open: its live view already prices with the current rules; reruns are for closed periods"
                 )));
             };
-            let (manifest, new_lines, priced_catalog) = match apply_run {
+            let (manifest, comparison, priced_catalog) = match apply_run {
                 Some(run_id) => {
                     let stored = radfin_db::documents::manifest(conn, run_id).await?.ok_or_else(|| {
                         FinanceError::NotFound(format!("run {run_id} is not a previewed rerun of any period"))
@@ -468,17 +469,22 @@ impl Finance {
                     if manifest.period != period.to_string() {
                         return Err(invalid("run_id", format!("run {run_id} reruns {}, not {period}", manifest.period)));
                     }
+                    // What the preview compared, read back rather than compared again: neither
+                    // run's entries change, and the current view is checked below to be the
+                    // run it was compared with.
+                    let comparison = radfin_db::documents::comparison(conn, run_id).await?.ok_or_else(|| {
+                        FinanceError::Precondition(format!(
+                            "run {run_id} was previewed before previews kept their comparison; preview the period again"
+                        ))
+                    })?;
                     if radfin_db::documents::applied(conn, period, run_id).await? {
                         let issued = self.run_documents(conn, period, run_id).await?;
-                        let billed = radfin_db::ledger::run_lines(conn, period, manifest.compared_run_id).await?;
-                        let rerun = radfin_db::ledger::run_lines(conn, period, run_id).await?;
-                        let (clients, providers, _) = compare(billed, rerun).await?;
                         return Ok(Rerun {
                             manifest,
                             applied: true,
                             already_applied: true,
-                            clients,
-                            providers,
+                            clients: comparison.clients,
+                            providers: comparison.providers,
                             planned: Corrections::default(),
                             issued,
                         });
@@ -489,11 +495,10 @@ impl Finance {
                             manifest.compared_run_id
                         )));
                     }
-                    let lines = radfin_db::ledger::run_lines(conn, period, run_id).await?;
                     let mut catalog = Catalog::default();
                     radfin_db::parties::load_into(conn, &mut catalog).await?;
                     radfin_db::rules::load_into(conn, &mut catalog).await?;
-                    (manifest, lines, catalog)
+                    (manifest, comparison, catalog)
                 }
                 None => {
                     let priced = self.price(conn, period, now).await?;
@@ -505,26 +510,35 @@ impl Finance {
                         &radfin_db::ledger::run_entries(period, run_id, &priced.lines),
                     )
                     .await?;
+                    stages.mark("booked");
                     let (replayed_messages, missing_from_stream) = replayed.unwrap_or_default();
                     let manifest = manifest(run_id, current, now, &priced, replayed_messages, missing_from_stream);
+                    let billed = radfin_db::ledger::run_lines(conn, period, current).await?;
+                    let (clients, providers, lines) = compare(billed, priced.lines).await?;
+                    let comparison = RerunComparison {
+                        clients,
+                        providers,
+                        margin: radfin_db::margin::of_run_lines(period, &lines),
+                    };
                     radfin_db::documents::insert_manifest(
                         conn,
-                        run_id,
-                        period,
-                        current,
-                        &manifest.report_set_hash,
-                        &serde_json::to_value(&manifest).map_err(|e| {
-                            FinanceError::Storage(StorageError::corrupt(format_args!("manifest: {e}")))
-                        })?,
+                        &NewManifest {
+                            run_id,
+                            period,
+                            compared_run_id: current,
+                            report_set_hash: &manifest.report_set_hash,
+                            manifest: &serde_json::to_value(&manifest).map_err(|e| {
+                                FinanceError::Storage(StorageError::corrupt(format_args!("manifest: {e}")))
+                            })?,
+                            comparison: &comparison,
+                        },
                     )
                     .await?;
-                    stages.mark("booked");
-                    (manifest, priced.lines, priced.catalog)
+                    (manifest, comparison, priced.catalog)
                 }
             };
             let run_id = manifest.run_id;
-            let billed = radfin_db::ledger::run_lines(conn, period, current).await?;
-            let (clients, providers, new_lines) = compare(billed, new_lines).await?;
+            let RerunComparison { clients, providers, margin } = comparison;
             let issue_date = close::issue_date(self.config.calendar, now);
             let year = FinancialYear::of(issue_date);
             let earlier = documents::fees_in_year(conn, year).await?;
@@ -592,8 +606,8 @@ impl Finance {
             }
             self.issue_corrections(conn, period, run_id, now, &planned, actor).await?;
             documents::mark_closed(conn, period, run_id, &actor.name, Some(reason)).await?;
-            release_applied(conn, period, &new_lines).await?;
-            radfin_db::margin::replace(conn, period, &radfin_db::margin::of_run_lines(period, &new_lines)).await?;
+            release_applied(conn, period, run_id).await?;
+            radfin_db::margin::replace(conn, period, &margin).await?;
             stages.mark("issued");
             tracing::info!(%period, run_id, stages = %stages, "rerun applied");
             let issued = self.run_documents(conn, period, run_id).await?;
@@ -817,7 +831,7 @@ async fn compare(
 }
 
 /// Releases the `HELD_CLOSED_PERIOD` holds of the reports an applied rerun booked.
-async fn release_applied(conn: &mut AsyncPgConnection, period: Period, lines: &[RunLine]) -> Result<(), StorageError> {
+async fn release_applied(conn: &mut AsyncPgConnection, period: Period, run_id: i64) -> Result<(), StorageError> {
     let filter = radfin_db::held::HeldFilter {
         status: Some(radfin_db::held::HeldStatus::HeldClosedPeriod),
         period: Some(period),
@@ -827,16 +841,11 @@ async fn release_applied(conn: &mut AsyncPgConnection, period: Period, lines: &[
     if held.is_empty() {
         return Ok(());
     }
-    let booked: BTreeSet<(&radfin_domain::ReportId, u32)> = lines
-        .iter()
-        .filter_map(|l| match (&l.line, &l.part.dims.report) {
-            (radfin_domain::live::LineRef::Study(id, _), Some(r)) => Some((id, r.revision)),
-            _ => None,
-        })
-        .collect();
+    let ids: Vec<(&str, u32)> = held.iter().map(|h| (h.report_id.as_str(), h.revision)).collect();
+    let booked = radfin_db::ledger::booked_in_run(conn, period, run_id, &ids).await?;
     let released: Vec<(radfin_domain::ReportId, u32)> = held
         .into_iter()
-        .filter(|h| booked.contains(&(&h.report_id, h.revision)))
+        .filter(|h| booked.contains(&(h.report_id.to_string(), h.revision)))
         .map(|h| (h.report_id, h.revision))
         .collect();
     radfin_db::held::release(conn, &released).await?;

@@ -2,8 +2,7 @@
 //! grouped and ranked ([`crate::summary`]), a client's and a provider's month, a rerun's effect,
 //! the period states, held reports and runs; and the rebuild of the summary from the ledger.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet};
 
 use diesel_async::AsyncConnection;
 use radfin_db::documents::PeriodStatus;
@@ -19,8 +18,6 @@ use crate::summary::{self, GroupBy, Line, Order, Totals};
 
 /// Runs looked through for reruns (newest first): far more than a deployment makes in years.
 const RUNS_SCANNED: i64 = 5_000;
-/// Reruns whose computed effects are kept in memory (they never change once booked).
-const EFFECTS_CACHED: usize = 16;
 
 /// Why a query cannot be answered.
 #[derive(Debug, thiserror::Error)]
@@ -226,19 +223,14 @@ pub struct PeriodState {
     pub current_run: Option<(i64, RunKind)>,
 }
 
-type Effects = Arc<(Vec<ClientDifference>, Vec<ProviderDifference>)>;
-
 /// The reporting service's reads over a pool of its own role's connections.
 pub struct Reporting {
     pool: Pool,
-    /// Computed rerun effects by rerun run id (a run's entries are booked once, so its effect
-    /// never changes; whether it was applied is read each time).
-    effects: Mutex<HashMap<i64, Effects>>,
 }
 
 impl Reporting {
     pub fn new(pool: Pool) -> Reporting {
-        Reporting { pool, effects: Mutex::new(HashMap::new()) }
+        Reporting { pool }
     }
 
     pub fn pool(&self) -> &Pool {
@@ -342,27 +334,13 @@ impl Reporting {
             )))
         })?;
         let applied = radfin_db::documents::applied(&mut conn, run.period, run.run_id).await?;
-        let cached = self.effects.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&run.run_id).cloned();
-        let effects = match cached {
-            Some(effects) => effects,
-            None => {
-                let billed = radfin_db::ledger::run_lines(&mut conn, run.period, compared_run_id).await?;
-                let rerun = radfin_db::ledger::run_lines(&mut conn, run.period, run.run_id).await?;
-                drop(conn);
-                // The comparison walks every line of both runs: off the reactor.
-                let effects = tokio::task::spawn_blocking(move || radfin_domain::close::compare(&billed, &rerun))
-                    .await
-                    .map_err(|e| ReportingError::Internal(format!("comparing the runs did not finish: {e}")))?;
-                let effects = Arc::new(effects);
-                let mut cache = self.effects.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                if cache.len() >= EFFECTS_CACHED {
-                    cache.clear();
-                }
-                cache.insert(run.run_id, Arc::clone(&effects));
-                effects
-            }
-        };
-        Ok(RerunEffect { run, compared_run_id, applied, clients: effects.0.clone(), providers: effects.1.clone() })
+        let comparison = radfin_db::documents::comparison(&mut conn, run.run_id).await?.ok_or_else(|| {
+            ReportingError::NotFound(format!(
+                "rerun {} was previewed before previews kept their comparison; preview the period again",
+                run.run_id
+            ))
+        })?;
+        Ok(RerunEffect { run, compared_run_id, applied, clients: comparison.clients, providers: comparison.providers })
     }
 
     /// Every period with ledger entries, summary rows or state events, with its state.

@@ -12,7 +12,7 @@ const SERVICE_ROLES: [&str; 4] = ["radfin_ingest", "radfin_pricing", "radfin_led
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_apply_twice_and_revert() {
     let db = db().await;
-    let migrations = 14;
+    let migrations = 15;
     radfin_db::migrate(db.url()).await.expect("a second migration is a no-op");
     radfin_db::migrate(db.url()).await.expect("and a third");
     let mut conn = db.pool().get().await.unwrap();
