@@ -481,55 +481,128 @@ pub async fn summarize_run(
     Ok(rows)
 }
 
-/// The lines of a close or rerun run (one booking per line), as the domain compares them.
+/// The columns of an entry a close or rerun run's line is made of.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = ledger_entries, check_for_backend(diesel::pg::Pg))]
+struct RunLineRow {
+    id: i64,
+    client_id: String,
+    report_id: Option<String>,
+    revision: Option<i64>,
+    side: String,
+    provider_id: Option<String>,
+    modality: String,
+    grade: String,
+    status: Option<String>,
+    currency: String,
+    amount: Decimal,
+    fx_rate: Option<Decimal>,
+    fx_rate_date: Option<NaiveDate>,
+    fx_source: Option<String>,
+    amount_inr: Decimal,
+    rule_version: Option<i32>,
+    line: String,
+}
+
+/// One shared copy of each of the few distinct parties and rate sources of a month's lines:
+/// less to allocate, and equal ids compare by pointer.
+#[derive(Default)]
+struct Interned {
+    clients: std::collections::HashMap<String, ClientId>,
+    providers: std::collections::HashMap<String, ProviderId>,
+    sources: std::collections::HashMap<String, Arc<str>>,
+}
+
+impl Interned {
+    fn client(&mut self, id: String) -> Result<ClientId, StorageError> {
+        if let Some(c) = self.clients.get(&id) {
+            return Ok(c.clone());
+        }
+        let c = decode("ledger_entries.client_id", &id, ClientId::parse)?;
+        self.clients.insert(id, c.clone());
+        Ok(c)
+    }
+
+    fn provider(&mut self, id: String) -> Result<ProviderId, StorageError> {
+        if let Some(p) = self.providers.get(&id) {
+            return Ok(p.clone());
+        }
+        let p = decode("ledger_entries.provider_id", &id, ProviderId::parse)?;
+        self.providers.insert(id, p.clone());
+        Ok(p)
+    }
+
+    fn source(&mut self, source: String) -> Arc<str> {
+        self.sources.entry(source).or_insert_with_key(|s| Arc::from(s.as_str())).clone()
+    }
+}
+
+/// The lines of a close or rerun run (one booking per line), as the domain compares them, in
+/// no particular order. A month's millions of rows are converted off the async reactor.
 pub async fn run_lines(
     conn: &mut AsyncPgConnection,
     period: Period,
     run_id: i64,
 ) -> Result<Vec<radfin_domain::close::RunLine>, StorageError> {
-    use radfin_domain::live::{ClientLine, Dims, LineRef, Part, ReportDims, Side};
-    let rows: Vec<LedgerRow> = ledger_entries::table
+    let rows: Vec<RunLineRow> = ledger_entries::table
         .filter(ledger_entries::period.eq(period.to_string()))
         .filter(ledger_entries::run_id.eq(run_id))
-        .order(ledger_entries::id.asc())
-        .select(LedgerRow::as_select())
+        .select(RunLineRow::as_select())
         .load(conn)
         .await?;
-    rows.into_iter()
-        .map(|row| {
-            let row = LedgerEntryRow::try_from(row)?;
-            let side = match row.side {
-                LedgerSide::Cogs => Side::Cogs,
-                LedgerSide::Revenue => Side::Revenue,
-            };
-            let (line, report) = match (&row.report, row.line.as_str()) {
-                (Some(r), "STUDY") => (
-                    LineRef::Study(r.report_id.clone(), side),
-                    Some(ReportDims {
-                        revision: r.revision,
-                        provider_id: r.provider_id.clone(),
-                        modality: r.modality,
-                        grade: r.grade,
-                        status: r.status,
-                    }),
-                ),
-                (None, "RETAINER_FEE") => (LineRef::Client(ClientLine::RetainerFee), None),
-                (None, "MINIMUM_SHORTFALL") => (LineRef::Client(ClientLine::MinimumShortfall), None),
-                (_, other) => {
-                    return Err(StorageError::corrupt(format_args!("ledger_entries id {}: line {other:?}", row.id)));
-                }
-            };
-            Ok(radfin_domain::close::RunLine {
-                client_id: row.client_id,
-                line,
-                part: Part {
-                    dims: Dims { report, currency: row.currency, rule_version: row.rule_version, fx: row.fx },
-                    amount: row.amount,
-                    amount_inr: row.amount_inr,
-                },
-            })
-        })
-        .collect()
+    tokio::task::spawn_blocking(move || {
+        let mut interned = Interned::default();
+        rows.into_iter().map(|row| run_line(row, &mut interned)).collect()
+    })
+    .await
+    .map_err(|e| StorageError::corrupt(format_args!("converting run {run_id}'s lines did not finish: {e}")))?
+}
+
+fn run_line(row: RunLineRow, interned: &mut Interned) -> Result<radfin_domain::close::RunLine, StorageError> {
+    use radfin_domain::live::{ClientLine, Dims, LineRef, Part, ReportDims, Side};
+    let side = match row.side.as_str() {
+        "COGS" => Side::Cogs,
+        "REVENUE" => Side::Revenue,
+        other => return Err(StorageError::corrupt(format_args!("ledger_entries id {}: side {other:?}", row.id))),
+    };
+    let fx = match (row.fx_rate, row.fx_rate_date, row.fx_source) {
+        (Some(inr_per_unit), Some(rate_date), Some(source)) => {
+            Some(AppliedRate { inr_per_unit, rate_date, source: interned.source(source) })
+        }
+        (None, None, None) => None,
+        _ => return Err(StorageError::corrupt(format_args!("ledger_entries id {} has a partial FX rate", row.id))),
+    };
+    let (line, report) = match (row.line.as_str(), row.report_id, row.revision, row.provider_id, row.status) {
+        ("STUDY", Some(report_id), Some(revision), Some(provider_id), Some(status)) => (
+            LineRef::Study(decode("ledger_entries.report_id", &report_id, ReportId::parse)?, side),
+            Some(ReportDims {
+                revision: revision_from_db("ledger_entries.revision", revision)?,
+                provider_id: interned.provider(provider_id)?,
+                modality: decode("ledger_entries.modality", &row.modality, str::parse)?,
+                grade: decode("ledger_entries.grade", &row.grade, str::parse)?,
+                status: decode("ledger_entries.status", &status, str::parse)?,
+            }),
+        ),
+        ("RETAINER_FEE", None, None, None, None) => (LineRef::Client(ClientLine::RetainerFee), None),
+        ("MINIMUM_SHORTFALL", None, None, None, None) => (LineRef::Client(ClientLine::MinimumShortfall), None),
+        (other, ..) => {
+            return Err(StorageError::corrupt(format_args!("ledger_entries id {}: line {other:?}", row.id)));
+        }
+    };
+    Ok(radfin_domain::close::RunLine {
+        client_id: interned.client(row.client_id)?,
+        line,
+        part: Part {
+            dims: Dims {
+                report,
+                currency: decode("ledger_entries.currency", &row.currency, Currency::parse)?,
+                rule_version: row.rule_version.map(|v| u32_from_db("ledger_entries.rule_version", v)).transpose()?,
+                fx,
+            },
+            amount: row.amount,
+            amount_inr: row.amount_inr,
+        },
+    })
 }
 
 /// The entries that book a close or rerun run's lines: one BOOKING each.

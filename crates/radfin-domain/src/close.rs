@@ -367,99 +367,179 @@ pub struct ProviderDifference {
 /// both, price = Σ (round(N amount × O rate) − O INR) and FX = Σ (N INR − round(N amount × O
 /// rate)); volume = Σ INR of lines only in N − Σ INR of lines only in O. Only clients and
 /// providers with some difference are returned.
+///
+/// The clients' and the providers' sides are independent walks over a month's lines each: they
+/// run on two threads.
 pub fn compare(billed: &[RunLine], rerun: &[RunLine]) -> (Vec<ClientDifference>, Vec<ProviderDifference>) {
-    let (o, n) = (revenue_lines(billed), revenue_lines(rerun));
-    let mut clients: BTreeMap<&ClientId, ClientDifference> = BTreeMap::new();
-    let new_client = |client_id: &ClientId, currency| ClientDifference {
-        client_id: client_id.clone(),
-        currency,
-        billed: Decimal::ZERO,
-        rerun: Decimal::ZERO,
-        contract: Effects::default(),
-        billed_inr: Decimal::ZERO,
-        rerun_inr: Decimal::ZERO,
-        inr: Effects::default(),
-        billed_reports: 0,
-        rerun_reports: 0,
-    };
-    for (key, old) in &o {
-        let d = clients.entry(key.0).or_insert_with(|| new_client(key.0, old.dims.currency));
-        d.billed += old.amount;
-        d.billed_inr += old.amount_inr;
-        d.billed_reports += i32::from(is_billable(key.1, old));
-        if !n.contains_key(key) {
-            d.contract.volume -= old.amount;
-            d.inr.volume -= old.amount_inr;
+    std::thread::scope(|scope| {
+        let providers = scope.spawn(|| compare_providers(billed, rerun));
+        let clients = compare_clients(billed, rerun);
+        (clients, providers.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    })
+}
+
+fn compare_clients(billed: &[RunLine], rerun: &[RunLine]) -> Vec<ClientDifference> {
+    let mut clients: Vec<ClientDifference> = Vec::new();
+    merge_join(&revenue_lines(billed), &revenue_lines(rerun), |&(client_id, line), old, new| {
+        let d = match clients.last_mut() {
+            Some(d) if d.client_id == *client_id => d,
+            _ => {
+                let currency = old.or(new).map_or(Currency::INR, |p| p.dims.currency);
+                clients.push(ClientDifference {
+                    client_id: client_id.clone(),
+                    currency,
+                    billed: Decimal::ZERO,
+                    rerun: Decimal::ZERO,
+                    contract: Effects::default(),
+                    billed_inr: Decimal::ZERO,
+                    rerun_inr: Decimal::ZERO,
+                    inr: Effects::default(),
+                    billed_reports: 0,
+                    rerun_reports: 0,
+                });
+                let Some(d) = clients.last_mut() else { return };
+                d
+            }
+        };
+        if let Some(old) = old {
+            d.billed += old.amount;
+            d.billed_inr += old.amount_inr;
+            d.billed_reports += i32::from(is_billable(line, old));
         }
-    }
-    for (key, new) in &n {
-        let d = clients.entry(key.0).or_insert_with(|| new_client(key.0, new.dims.currency));
-        d.currency = new.dims.currency;
-        d.rerun += new.amount;
-        d.rerun_inr += new.amount_inr;
-        d.rerun_reports += i32::from(is_billable(key.1, new));
-        match o.get(key) {
-            None => {
+        if let Some(new) = new {
+            d.currency = new.dims.currency;
+            d.rerun += new.amount;
+            d.rerun_inr += new.amount_inr;
+            d.rerun_reports += i32::from(is_billable(line, new));
+        }
+        match (old, new) {
+            (Some(old), None) => {
+                d.contract.volume -= old.amount;
+                d.inr.volume -= old.amount_inr;
+            }
+            (None, Some(new)) => {
                 d.contract.volume += new.amount;
                 d.inr.volume += new.amount_inr;
             }
-            Some(old) => {
+            (Some(old), Some(new)) => {
                 d.contract.price += new.amount - old.amount;
                 let old_rate = old.dims.fx.as_ref().map_or(Decimal::ONE, |r| r.inr_per_unit);
                 let at_old_rate = Currency::INR.round(new.amount * old_rate);
                 d.inr.price += at_old_rate - old.amount_inr;
                 d.inr.fx += new.amount_inr - at_old_rate;
             }
+            (None, None) => {}
         }
-    }
+    });
+    clients.retain(|d| d.billed != d.rerun || d.billed_inr != d.rerun_inr);
+    clients
+}
 
-    let (o, n) = (cogs_lines(billed), cogs_lines(rerun));
-    let mut providers: BTreeMap<&ProviderId, ProviderDifference> = BTreeMap::new();
-    let new_provider = |provider_id: &ProviderId| ProviderDifference {
-        provider_id: provider_id.clone(),
-        paid: Decimal::ZERO,
-        rerun: Decimal::ZERO,
-        effects: Effects::default(),
-        paid_reports: 0,
-        rerun_reports: 0,
-    };
-    for (key, (old, status)) in &o {
-        let d = providers.entry(key.0).or_insert_with(|| new_provider(key.0));
-        d.paid += *old;
-        d.paid_reports += i32::from(*status == ReportStatus::Final);
-        if !n.contains_key(key) {
-            d.effects.volume -= *old;
+fn compare_providers(billed: &[RunLine], rerun: &[RunLine]) -> Vec<ProviderDifference> {
+    let mut providers: Vec<ProviderDifference> = Vec::new();
+    merge_join(&cogs_lines(billed), &cogs_lines(rerun), |&(provider_id, _), old, new| {
+        let d = match providers.last_mut() {
+            Some(d) if d.provider_id == *provider_id => d,
+            _ => {
+                providers.push(ProviderDifference {
+                    provider_id: provider_id.clone(),
+                    paid: Decimal::ZERO,
+                    rerun: Decimal::ZERO,
+                    effects: Effects::default(),
+                    paid_reports: 0,
+                    rerun_reports: 0,
+                });
+                let Some(d) = providers.last_mut() else { return };
+                d
+            }
+        };
+        if let Some((old, status)) = old {
+            d.paid += *old;
+            d.paid_reports += i32::from(*status == ReportStatus::Final);
         }
-    }
-    for (key, (new, status)) in &n {
-        let d = providers.entry(key.0).or_insert_with(|| new_provider(key.0));
-        d.rerun += *new;
-        d.rerun_reports += i32::from(*status == ReportStatus::Final);
-        match o.get(key) {
-            None => d.effects.volume += *new,
-            Some((old, _)) => d.effects.price += *new - *old,
+        if let Some((new, status)) = new {
+            d.rerun += *new;
+            d.rerun_reports += i32::from(*status == ReportStatus::Final);
         }
-    }
-    (
-        clients.into_values().filter(|d| d.billed != d.rerun || d.billed_inr != d.rerun_inr).collect(),
-        providers.into_values().filter(|d| d.paid != d.rerun).collect(),
-    )
+        match (old, new) {
+            (Some((old, _)), None) => d.effects.volume -= *old,
+            (None, Some((new, _))) => d.effects.volume += *new,
+            (Some((old, _)), Some((new, _))) => d.effects.price += *new - *old,
+            (None, None) => {}
+        }
+    });
+    providers.retain(|d| d.paid != d.rerun);
+    providers
 }
 
 fn is_billable(line: &LineRef, part: &Part) -> bool {
     matches!(line, LineRef::Study(..)) && part.dims.report.as_ref().is_some_and(|r| r.status == ReportStatus::Final)
 }
 
-fn revenue_lines(lines: &[RunLine]) -> BTreeMap<(&ClientId, &LineRef), &Part> {
-    lines.iter().filter(|l| l.line.side() == Side::Revenue).map(|l| ((&l.client_id, &l.line), &l.part)).collect()
+// A month is millions of lines: both runs' lines are sorted by key and walked together (no map
+// of either), so the differences come out by client and by provider.
+
+fn revenue_lines(lines: &[RunLine]) -> Vec<((&ClientId, &LineRef), &Part)> {
+    by_key(lines.iter().filter(|l| l.line.side() == Side::Revenue).map(|l| ((&l.client_id, &l.line), &l.part)))
 }
 
-fn cogs_lines(lines: &[RunLine]) -> BTreeMap<(&ProviderId, &ReportId), (Decimal, ReportStatus)> {
-    lines
-        .iter()
-        .filter(|l| l.line.side() == Side::Cogs)
-        .filter_map(|l| l.report().map(|(id, dims)| ((&dims.provider_id, id), (l.part.amount_inr, dims.status))))
-        .collect()
+/// A report's COGS line keyed by (provider, report): INR amount and status.
+type CogsLine<'a> = ((&'a ProviderId, &'a ReportId), (Decimal, ReportStatus));
+
+fn cogs_lines(lines: &[RunLine]) -> Vec<CogsLine<'_>> {
+    by_key(
+        lines
+            .iter()
+            .filter(|l| l.line.side() == Side::Cogs)
+            .filter_map(|l| l.report().map(|(id, dims)| ((&dims.provider_id, id), (l.part.amount_inr, dims.status)))),
+    )
+}
+
+/// Entries sorted by key, the last of several with one key kept.
+fn by_key<K: Ord, V>(entries: impl Iterator<Item = (K, V)>) -> Vec<(K, V)> {
+    let mut v: Vec<(K, V)> = entries.collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            std::mem::swap(later, kept);
+        }
+        same
+    });
+    v
+}
+
+/// Walks two key-sorted, key-unique lists together: every key once, with its value in each.
+fn merge_join<'a, K: Ord, V>(o: &'a [(K, V)], n: &'a [(K, V)], mut f: impl FnMut(&'a K, Option<&'a V>, Option<&'a V>)) {
+    let (mut o, mut n) = (o.iter().peekable(), n.iter().peekable());
+    loop {
+        match (o.peek(), n.peek()) {
+            (None, None) => return,
+            (Some((ko, vo)), None) => {
+                f(ko, Some(vo), None);
+                o.next();
+            }
+            (None, Some((kn, vn))) => {
+                f(kn, None, Some(vn));
+                n.next();
+            }
+            (Some((ko, vo)), Some((kn, vn))) => match ko.cmp(kn) {
+                std::cmp::Ordering::Less => {
+                    f(ko, Some(vo), None);
+                    o.next();
+                }
+                std::cmp::Ordering::Greater => {
+                    f(kn, None, Some(vn));
+                    n.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    f(ko, Some(vo), Some(vn));
+                    o.next();
+                    n.next();
+                }
+            },
+        }
+    }
 }
 
 /// An invoice of the period as issued, with what remains creditable on it.

@@ -4,7 +4,7 @@
 //! closed period is never booked into it afterwards: it is held (`HELD_CLOSED_PERIOD`) for a
 //! rerun. Pricing passes run the domain's engine on the stored month, off the async reactor.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
@@ -373,29 +373,6 @@ impl Finance {
         })
     }
 
-    /// Reads the period's report subject back from JetStream and counts what the broker no
-    /// longer has of the stored current revisions (those are priced from the store).
-    async fn replay(&self, period: Period, stored: &[ReportEvent]) -> Result<(u64, u64), FinanceError> {
-        let replay_error = |subject: &str, e: &dyn std::fmt::Display| FinanceError::Replay {
-            subject: subject.to_owned(),
-            message: e.to_string(),
-        };
-        let subject = self.bus.names().report_subject(period);
-        let mut replay =
-            self.bus.replay(PeriodStream::Reports, period).await.map_err(|e| replay_error(&subject, &e))?;
-        let mut seen: BTreeSet<(String, u32)> = BTreeSet::new();
-        let mut messages = 0u64;
-        while let Some(message) = replay.next().await {
-            let message = message.map_err(|e| replay_error(&subject, &e))?;
-            messages += 1;
-            if let Ok(event) = message.decode::<radfin_proto::ingest::v1::ReportEvent>() {
-                seen.insert((event.report_id, event.revision));
-            }
-        }
-        let missing = stored.iter().filter(|r| !seen.contains(&(r.report_id.to_string(), r.revision))).count() as u64;
-        Ok((messages, missing))
-    }
-
     /// Reprices a closed period into an isolated RERUN run and shows (PREVIEW) or issues (APPLY)
     /// what it changes. `apply_run`: apply a previewed run as it was previewed.
     pub async fn rerun(
@@ -430,20 +407,13 @@ impl Finance {
         if apply_run.is_some() && !apply {
             return Err(invalid("run_id", "only APPLY takes the run of an earlier PREVIEW"));
         }
-        // The replay reads the broker outside the transaction: what it counts is informational,
-        // the priced set is the store's.
-        let replayed = match apply_run {
-            Some(_) => None,
-            None => {
-                let mut conn = self.conn().await?;
-                let stored = radfin_db::reports::current_of_period(&mut conn, period).await?;
-                drop(conn);
-                let started = std::time::Instant::now();
-                let replayed = self.replay(period, &stored).await?;
-                tracing::info!(%period, messages = replayed.0, elapsed_ms = started.elapsed().as_millis(), "period replayed");
-                Some(replayed)
-            }
-        };
+        // A preview replays the period's subject beside its pricing pass (a read: nothing is
+        // acknowledged and no durable consumer moves); what the broker no longer has is counted
+        // against the reports priced, which come from the store. Aborted if the rerun fails first.
+        let mut replay = tokio::task::JoinSet::new();
+        if apply_run.is_none() {
+            replay.spawn(replay_period(self.bus.clone(), period));
+        }
         let _turn = self.heavy.acquire().await.map_err(|_| FinanceError::Precondition("shutting down".into()))?;
         let now = Utc::now();
         let mut conn = self.conn().await?;
@@ -511,8 +481,16 @@ impl Finance {
                     )
                     .await?;
                     stages.mark("booked");
-                    let (replayed_messages, missing_from_stream) = replayed.unwrap_or_default();
-                    let manifest = manifest(run_id, current, now, &priced, replayed_messages, missing_from_stream);
+                    let replayed = replay.join_next().await.unwrap_or_else(|| Ok(Ok(Replayed::default()))).map_err(
+                        |e| FinanceError::Storage(StorageError::corrupt(format_args!("the replay did not finish: {e}"))),
+                    )??;
+                    let missing = priced
+                        .reports
+                        .iter()
+                        .filter(|r| !replayed.seen.contains(&(r.report_id.to_string(), r.revision)))
+                        .count() as u64;
+                    stages.mark("replayed");
+                    let manifest = manifest(run_id, current, now, &priced, replayed.messages, missing);
                     let billed = radfin_db::ledger::run_lines(conn, period, current).await?;
                     let (clients, providers, lines) = compare(billed, priced.lines).await?;
                     let comparison = RerunComparison {
@@ -814,6 +792,33 @@ impl Finance {
         })
         .await
     }
+}
+
+/// What a replay of a period's report subject found: the messages, and the (report, revision)
+/// pairs they carry.
+#[derive(Default)]
+struct Replayed {
+    messages: u64,
+    seen: HashSet<(String, u32)>,
+}
+
+/// Reads the period's report subject back from JetStream.
+async fn replay_period(bus: Bus, period: Period) -> Result<Replayed, FinanceError> {
+    let started = std::time::Instant::now();
+    let subject = bus.names().report_subject(period);
+    let replay_error =
+        |e: &dyn std::fmt::Display| FinanceError::Replay { subject: subject.clone(), message: e.to_string() };
+    let mut replay = bus.replay(PeriodStream::Reports, period).await.map_err(|e| replay_error(&e))?;
+    let mut replayed = Replayed::default();
+    while let Some(message) = replay.next().await {
+        let message = message.map_err(|e| replay_error(&e))?;
+        replayed.messages += 1;
+        if let Ok(event) = message.decode::<radfin_proto::ingest::v1::ReportEvent>() {
+            replayed.seen.insert((event.report_id, event.revision));
+        }
+    }
+    tracing::info!(%period, messages = replayed.messages, elapsed_ms = started.elapsed().as_millis(), "period replayed");
+    Ok(replayed)
 }
 
 /// [`close::compare`] of two runs' lines off the async reactor (a month's lines are millions);
