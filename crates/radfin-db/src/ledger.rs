@@ -14,7 +14,7 @@ use radfin_domain::{ClientId, Currency, Grade, Modality, Period, ProviderId, Rep
 use rust_decimal::Decimal;
 
 use crate::StorageError;
-use crate::convert::{decode, revision_from_db, rows_per_insert, u32_from_db, u32_to_db};
+use crate::convert::{decode, revision_from_db, u32_from_db, u32_to_db};
 use crate::schema::ledger_entries;
 
 /// The side of a report an entry books.
@@ -118,8 +118,7 @@ pub struct LedgerEntryRow {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = ledger_entries)]
+/// An entry's column values as written.
 struct LedgerInsert<'a> {
     period: String,
     run_id: i64,
@@ -145,9 +144,6 @@ struct LedgerInsert<'a> {
     book_version: Option<i64>,
     line_no: Option<i32>,
 }
-
-/// Bound columns of [`LedgerInsert`].
-const INSERT_COLUMNS: usize = 23;
 
 impl<'a> LedgerInsert<'a> {
     fn new(e: &'a NewLedgerEntry) -> Result<Self, StorageError> {
@@ -253,13 +249,38 @@ impl TryFrom<LedgerRow> for LedgerEntryRow {
 }
 
 /// An entry written by [`insert_entries`]: its id and what it books.
-#[derive(Clone, Debug, PartialEq, Eq, Queryable)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Inserted {
     pub id: i64,
     pub report_id: Option<String>,
     pub side: String,
     pub line: String,
     pub entry_kind: String,
+}
+
+/// What `RETURNING` gives of a written entry: [`Inserted`] and the book key that identifies it.
+#[derive(QueryableByName)]
+struct Returned {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    period: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    run_id: i64,
+    #[diesel(sql_type = Text)]
+    client_id: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    book_version: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
+    line_no: Option<i32>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    report_id: Option<String>,
+    #[diesel(sql_type = Text)]
+    side: String,
+    #[diesel(sql_type = Text)]
+    line: String,
+    #[diesel(sql_type = Text)]
+    entry_kind: String,
 }
 
 /// First key of the advisory lock that orders ledger writers and partition creation ("le").
@@ -312,10 +333,11 @@ pub async fn ensure_partitions(conn: &mut AsyncPgConnection, periods: &[Period])
     .await
 }
 
-/// Appends ledger entries: makes sure each of their periods has its partition
-/// (`radfin_ensure_ledger_partition`), then multi-row `INSERT`s. Atomic (a savepoint of the
-/// caller's transaction, if any). The unique book key (period, run, client, book version,
-/// line number) refuses a second writer of the same book version. Returns what was written.
+/// Appends a live book's entries: makes sure each of their periods has its partition
+/// (`radfin_ensure_ledger_partition`), then [`unnest_insert`]s them. Atomic (a savepoint of the
+/// caller's transaction, if any). The unique book key (period, run, client, book version, line
+/// number), which every entry here carries, refuses a second writer of the same book version.
+/// Returns what was written, in the order of `entries`.
 pub async fn insert_entries(
     conn: &mut AsyncPgConnection,
     entries: &[NewLedgerEntry],
@@ -324,6 +346,17 @@ pub async fn insert_entries(
         return Ok(Vec::new());
     }
     let rows = entries.iter().map(LedgerInsert::new).collect::<Result<Vec<_>, _>>()?;
+    let mut keys: std::collections::HashMap<(&str, i64, &str, i64, i32), usize> =
+        std::collections::HashMap::with_capacity(rows.len());
+    for (n, r) in rows.iter().enumerate() {
+        let (Some(version), Some(line_no)) = (r.book_version, r.line_no) else {
+            return Err(StorageError::OutOfRange(format!(
+                "ledger entry {n} of {} has no book position: a live book's entries are numbered",
+                rows.len()
+            )));
+        };
+        keys.insert((r.period.as_str(), r.run_id, r.client_id, version, line_no), n);
+    }
     let mut periods: Vec<String> = rows.iter().map(|r| r.period.clone()).collect();
     periods.sort_unstable();
     periods.dedup();
@@ -332,73 +365,98 @@ pub async fn insert_entries(
             .bind::<Array<Text>, _>(&periods)
             .execute(conn)
             .await?;
-        let mut inserted = Vec::with_capacity(rows.len());
-        for chunk in rows.chunks(rows_per_insert(INSERT_COLUMNS)) {
-            let written: Vec<Inserted> = diesel::insert_into(ledger_entries::table)
-                .values(chunk)
-                .returning((
-                    ledger_entries::id,
-                    ledger_entries::report_id,
-                    ledger_entries::side,
-                    ledger_entries::line,
-                    ledger_entries::entry_kind,
-                ))
-                .get_results(conn)
-                .await?;
-            inserted.extend(written);
+        let mut inserted: Vec<Option<Inserted>> = vec![None; rows.len()];
+        for chunk in rows.chunks(BULK_ROWS) {
+            let returned: Vec<Returned> = unnest_insert(
+                "RETURNING id, period, run_id, client_id, book_version, line_no, report_id, side, line, entry_kind",
+                chunk,
+            )
+            .load(conn)
+            .await?;
+            for r in returned {
+                let key = (
+                    r.period.as_str(),
+                    r.run_id,
+                    r.client_id.as_str(),
+                    r.book_version.unwrap_or(0),
+                    r.line_no.unwrap_or(0),
+                );
+                let slot = keys.get(&key).and_then(|&n| inserted.get_mut(n)).ok_or_else(|| {
+                    StorageError::corrupt(format_args!("ledger_entries id {} was not among the entries written", r.id))
+                })?;
+                *slot = Some(Inserted {
+                    id: r.id,
+                    report_id: r.report_id,
+                    side: r.side,
+                    line: r.line,
+                    entry_kind: r.entry_kind,
+                });
+            }
         }
-        Ok(inserted)
+        inserted.into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| {
+            StorageError::corrupt(format_args!("fewer entries returned than the {} written", rows.len()))
+        })
     })
     .await
 }
 
-/// Appends the bookings of a close or rerun run in large statements (`INSERT … SELECT FROM
-/// unnest(…)`, one array per column, [`BULK_ROWS`] rows each): a month's two entries per report
-/// without a round trip per few thousand rows. The period's partition must exist
-/// ([`ensure_partitions`]). Returns how many were written.
+/// Appends the bookings of a close or rerun run ([`unnest_insert`], no book positions): a
+/// month's two entries per report without a round trip per few thousand rows. The period's
+/// partition must exist ([`ensure_partitions`]). Returns how many were written.
 pub async fn insert_bookings(conn: &mut AsyncPgConnection, entries: &[NewLedgerEntry]) -> Result<usize, StorageError> {
-    use diesel::sql_types::{BigInt, Date, Integer, Nullable, Numeric};
     let mut written = 0;
     for chunk in entries.chunks(BULK_ROWS) {
         let rows = chunk.iter().map(LedgerInsert::new).collect::<Result<Vec<_>, _>>()?;
-        written += diesel::sql_query(
-            "INSERT INTO ledger_entries (period, run_id, report_id, revision, side, client_id, provider_id, \
-                 modality, grade, status, currency, amount, fx_rate, fx_rate_date, fx_source, amount_inr, \
-                 rule_version, line, entry_kind, book_version, line_no) \
-             SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::text[], $6::text[], \
-                 $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::numeric[], $13::numeric[], \
-                 $14::date[], $15::text[], $16::numeric[], $17::int4[], $18::text[], $19::text[], $20::int8[], \
-                 $21::int4[])",
-        )
-        .bind::<Array<Text>, _>(rows.iter().map(|r| r.period.as_str()).collect::<Vec<_>>())
-        .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.run_id).collect::<Vec<_>>())
-        .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.report_id).collect::<Vec<_>>())
-        .bind::<Array<Nullable<BigInt>>, _>(rows.iter().map(|r| r.revision).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(rows.iter().map(|r| r.side).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(rows.iter().map(|r| r.client_id).collect::<Vec<_>>())
-        .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.provider_id).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(rows.iter().map(|r| r.modality).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(rows.iter().map(|r| r.grade).collect::<Vec<_>>())
-        .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.status).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(rows.iter().map(|r| r.currency).collect::<Vec<_>>())
-        .bind::<Array<Numeric>, _>(rows.iter().map(|r| r.amount).collect::<Vec<_>>())
-        .bind::<Array<Nullable<Numeric>>, _>(rows.iter().map(|r| r.fx_rate).collect::<Vec<_>>())
-        .bind::<Array<Nullable<Date>>, _>(rows.iter().map(|r| r.fx_rate_date).collect::<Vec<_>>())
-        .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.fx_source).collect::<Vec<_>>())
-        .bind::<Array<Numeric>, _>(rows.iter().map(|r| r.amount_inr).collect::<Vec<_>>())
-        .bind::<Array<Nullable<Integer>>, _>(rows.iter().map(|r| r.rule_version).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(rows.iter().map(|r| r.line).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(rows.iter().map(|r| r.entry_kind).collect::<Vec<_>>())
-        .bind::<Array<Nullable<BigInt>>, _>(rows.iter().map(|r| r.book_version).collect::<Vec<_>>())
-        .bind::<Array<Nullable<Integer>>, _>(rows.iter().map(|r| r.line_no).collect::<Vec<_>>())
-        .execute(conn)
-        .await?;
+        written += unnest_insert("", &rows).execute(conn).await?;
     }
     Ok(written)
 }
 
-/// Rows per statement of [`insert_bookings`].
+/// Rows per statement of [`unnest_insert`].
 const BULK_ROWS: usize = 50_000;
+
+/// `INSERT INTO ledger_entries … SELECT FROM unnest(…)`, one array per column: one statement
+/// text whatever the number of rows (prepared once, bound with 23 parameters instead of 23 per
+/// row), then `returning`.
+fn unnest_insert<'a>(
+    returning: &'static str,
+    rows: &'a [LedgerInsert<'a>],
+) -> diesel::query_builder::BoxedSqlQuery<'a, diesel::pg::Pg, diesel::query_builder::SqlQuery> {
+    use diesel::sql_types::{BigInt, Date, Integer, Nullable, Numeric};
+    diesel::sql_query(format!(
+        "INSERT INTO ledger_entries (period, run_id, report_id, revision, side, client_id, provider_id, \
+             modality, grade, status, currency, amount, fx_rate, fx_rate_date, fx_source, amount_inr, \
+             rule_version, line, entry_kind, adjusts_id, reason, book_version, line_no) \
+         SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::text[], $6::text[], \
+             $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::numeric[], $13::numeric[], \
+             $14::date[], $15::text[], $16::numeric[], $17::int4[], $18::text[], $19::text[], $20::int8[], \
+             $21::text[], $22::int8[], $23::int4[]) {returning}"
+    ))
+    .into_boxed()
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.period.as_str()).collect::<Vec<_>>())
+    .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.run_id).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.report_id).collect::<Vec<_>>())
+    .bind::<Array<Nullable<BigInt>>, _>(rows.iter().map(|r| r.revision).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.side).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.client_id).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.provider_id).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.modality).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.grade).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.status).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.currency).collect::<Vec<_>>())
+    .bind::<Array<Numeric>, _>(rows.iter().map(|r| r.amount).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Numeric>>, _>(rows.iter().map(|r| r.fx_rate).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Date>>, _>(rows.iter().map(|r| r.fx_rate_date).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.fx_source).collect::<Vec<_>>())
+    .bind::<Array<Numeric>, _>(rows.iter().map(|r| r.amount_inr).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Integer>>, _>(rows.iter().map(|r| r.rule_version).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.line).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|r| r.entry_kind).collect::<Vec<_>>())
+    .bind::<Array<Nullable<BigInt>>, _>(rows.iter().map(|r| r.adjusts_id).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.reason).collect::<Vec<_>>())
+    .bind::<Array<Nullable<BigInt>>, _>(rows.iter().map(|r| r.book_version).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Integer>>, _>(rows.iter().map(|r| r.line_no).collect::<Vec<_>>())
+}
 
 /// Every entry of a report, all revisions and runs, by run and in the order written.
 pub async fn of_report(conn: &mut AsyncPgConnection, report_id: &str) -> Result<Vec<LedgerEntryRow>, StorageError> {

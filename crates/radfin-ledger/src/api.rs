@@ -171,20 +171,16 @@ impl LedgerService for LedgerApi {
         let msg = request.into_inner();
         let period = period("period", &msg.period)?;
         let closed = self.finance.close(period, msg.reason.trim(), &actor).await?;
-        let mut conn = self.conn().await?;
-        let rows = radfin_db::ledger::summarize_run(&mut conn, period, closed.status.close_run_id)
-            .await
-            .map_err(|e| to_status(&e))?;
-        let t = totals(&rows);
+        let t = &closed.totals;
         Ok(Response::new(pb::ClosePeriodResponse {
             period: Some(present::period(&closed.status, None, closed.held)),
             closed_now: closed.closed_now,
             invoices: closed.documents.invoices.iter().map(|d| present::invoice(d, &self.config.supplier)).collect(),
             payout_statements: closed.documents.statements.iter().map(present::statement).collect(),
             reports: t.reports,
-            revenue_inr: t.revenue_inr,
-            cogs_inr: t.cogs_inr,
-            margin_inr: t.margin_inr,
+            revenue_inr: inr(t.revenue_inr),
+            cogs_inr: inr(t.cogs_inr),
+            margin_inr: inr(t.revenue_inr - t.cogs_inr),
             held_reports: closed.held,
         }))
     }

@@ -117,6 +117,35 @@ pub struct Closed {
     pub closed_now: bool,
     pub documents: RunDocuments,
     pub held: u64,
+    pub totals: CloseTotals,
+}
+
+/// A close run's totals over every client: billable reports, revenue and COGS in INR.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CloseTotals {
+    pub reports: u64,
+    pub revenue_inr: Decimal,
+    pub cogs_inr: Decimal,
+}
+
+impl CloseTotals {
+    /// From the margin summary rows of the run, as a close writes them.
+    fn of_margin(rows: &[radfin_db::margin::MarginRow]) -> Self {
+        rows.iter().fold(Self::default(), |t, r| Self {
+            reports: t.reports + u64::try_from(r.reports).unwrap_or_default(),
+            revenue_inr: t.revenue_inr + r.revenue_inr,
+            cogs_inr: t.cogs_inr + r.cogs_inr,
+        })
+    }
+
+    /// From the run's entries summed per client.
+    fn of_clients(rows: &[radfin_db::ledger::ClientTotalsRow]) -> Self {
+        rows.iter().fold(Self::default(), |t, r| Self {
+            reports: t.reports + u64::try_from(r.reports).unwrap_or_default(),
+            revenue_inr: t.revenue_inr + r.revenue_inr,
+            cogs_inr: t.cogs_inr + r.cogs_inr,
+        })
+    }
 }
 
 /// The manifest of a rerun (spec §6): enough to reproduce it.
@@ -299,7 +328,9 @@ impl Finance {
             if let Some(run_id) = status.close_run_id {
                 let documents = self.run_documents(conn, period, run_id).await?;
                 let held = held_count(conn, period).await?;
-                return Ok(Closed { status, closed_now: false, documents, held });
+                let totals =
+                    CloseTotals::of_clients(&radfin_db::ledger::summarize_run(conn, period, Some(run_id)).await?);
+                return Ok(Closed { status, closed_now: false, documents, held, totals });
             }
             let mut stages = Stages::start();
             let priced = self.price(conn, period, now).await?;
@@ -325,9 +356,9 @@ impl Finance {
             }
             stages.mark("documents");
             documents::mark_closed(conn, period, run_id, &actor.name, Some(reason)).await?;
-            radfin_db::margin::replace(conn, period, &radfin_db::margin::of_run_lines(period, &priced.lines)).await?;
+            let margin = radfin_db::margin::of_run_lines(period, &priced.lines);
+            radfin_db::margin::replace(conn, period, &margin).await?;
             stages.mark("summary");
-            tracing::info!(%period, run_id, stages = %stages, "period closed");
             radfin_db::audit::record(
                 conn,
                 &AuditRecord {
@@ -350,7 +381,9 @@ impl Finance {
             let status = documents::period_status(conn, period).await?;
             let documents = self.run_documents(conn, period, run_id).await?;
             let held = held_count(conn, period).await?;
-            Ok(Closed { status, closed_now: true, documents, held })
+            stages.mark("read back");
+            tracing::info!(%period, run_id, stages = %stages, "period closed");
+            Ok(Closed { status, closed_now: true, documents, held, totals: CloseTotals::of_margin(&margin) })
         })
         .await
     }
