@@ -37,6 +37,15 @@ pub(crate) fn u32_to_db(column: &'static str, value: u32) -> Result<i32, Storage
     i32::try_from(value).map_err(|_| StorageError::OutOfRange(format!("{column} {value} exceeds {}", i32::MAX)))
 }
 
+/// The start of `<column> IN (SELECT unnest($n))`; the caller binds the array and closes it with
+/// `.sql("))")`. A semi-join against the array runs as one index lookup per element whatever the
+/// table's statistics say, where `<column> = ANY($n)` on a table that has just grown (a month
+/// arriving, statistics not yet refreshed) can be planned as a sequential scan that searches the
+/// array for every row: seen at 24 s for one batch of 2,000 report ids at a million reports.
+pub(crate) fn in_array(column_in: &'static str) -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql(&format!("{column_in} (SELECT unnest("))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ use radfin_domain::{ClientId, Currency, Grade, Modality, Period, ProviderId, Rep
 use rust_decimal::Decimal;
 
 use crate::StorageError;
-use crate::convert::{decode, revision_from_db, u32_from_db, u32_to_db};
+use crate::convert::{decode, in_array, revision_from_db, u32_from_db, u32_to_db};
 use crate::schema::ledger_entries;
 
 /// The side of a report an entry books.
@@ -720,7 +720,7 @@ pub async fn booked_in_run(
     let rows: Vec<(Option<String>, Option<i64>)> = ledger_entries::table
         .filter(ledger_entries::period.eq(period.to_string()))
         .filter(ledger_entries::run_id.eq(run_id))
-        .filter(ledger_entries::report_id.eq_any(ids))
+        .filter(in_array("ledger_entries.report_id IN").bind::<Array<Text>, _>(ids).sql("))"))
         .select((ledger_entries::report_id, ledger_entries::revision))
         .distinct()
         .load(conn)

@@ -56,7 +56,7 @@ pub async fn latest_facts(conn: &mut AsyncPgConnection, report_ids: &[&str]) -> 
     }
     let rows: Vec<LatestRow> = diesel::sql_query(
         "SELECT DISTINCT ON (report_id) report_id, revision, period, client_id, run_id, priced_at \
-         FROM ledger_facts WHERE report_id = ANY($1) ORDER BY report_id, id DESC",
+         FROM ledger_facts WHERE report_id IN (SELECT unnest($1::text[])) ORDER BY report_id, id DESC",
     )
     .bind::<Array<Text>, _>(report_ids)
     .load(conn)

@@ -5,10 +5,11 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use radfin_domain::{ClientId, Period, ProviderId, ReportEvent, ReportId};
 
-use crate::convert::{decode, revision_from_db, rows_per_insert};
+use crate::convert::{decode, in_array, revision_from_db, rows_per_insert};
 use crate::schema::{report_outbox, reports};
 use crate::{RevisionConflict, StorageError};
 
@@ -306,8 +307,11 @@ async fn load_keys<'a>(
         wanted.entry(r.event.report_id.as_str()).or_default().push(r.event.revision);
     }
     let ids: Vec<&str> = wanted.keys().copied().collect();
-    let rows: Vec<ReportRow> =
-        reports::table.filter(reports::report_id.eq_any(&ids)).select(ReportRow::as_select()).load(conn).await?;
+    let rows: Vec<ReportRow> = reports::table
+        .filter(in_array("reports.report_id IN").bind::<Array<Text>, _>(&ids).sql("))"))
+        .select(ReportRow::as_select())
+        .load(conn)
+        .await?;
     let mut found = HashMap::with_capacity(rows.len());
     for row in rows {
         let wanted_here =
@@ -345,7 +349,7 @@ pub async fn pending_outbox(
         return Ok(Vec::new());
     }
     let rows: Vec<ReportRow> = reports::table
-        .filter(reports::seq.eq_any(&seqs))
+        .filter(in_array("reports.seq IN").bind::<Array<BigInt>, _>(&seqs).sql("))"))
         .select(ReportRow::as_select())
         .order(reports::seq.asc())
         .load(conn)
@@ -368,7 +372,11 @@ pub async fn mark_published(conn: &mut AsyncPgConnection, seqs: &[i64]) -> Resul
     if seqs.is_empty() {
         return Ok(0);
     }
-    let deleted = diesel::delete(report_outbox::table.filter(report_outbox::seq.eq_any(seqs))).execute(conn).await?;
+    let deleted = diesel::delete(
+        report_outbox::table.filter(in_array("report_outbox.seq IN").bind::<Array<BigInt>, _>(seqs).sql("))")),
+    )
+    .execute(conn)
+    .await?;
     Ok(deleted)
 }
 
@@ -479,7 +487,7 @@ pub async fn stored_report_ids(
         return Ok(std::collections::HashSet::new());
     }
     let found: Vec<String> = reports::table
-        .filter(reports::report_id.eq_any(report_ids))
+        .filter(in_array("reports.report_id IN").bind::<Array<Text>, _>(report_ids).sql("))"))
         .select(reports::report_id)
         .distinct()
         .load(conn)
@@ -493,7 +501,7 @@ pub async fn latest_of(conn: &mut AsyncPgConnection, report_ids: &[&str]) -> Res
         return Ok(Vec::new());
     }
     let rows: Vec<ReportRow> = reports::table
-        .filter(reports::report_id.eq_any(report_ids))
+        .filter(in_array("reports.report_id IN").bind::<Array<Text>, _>(report_ids).sql("))"))
         .distinct_on(reports::report_id)
         .order((reports::report_id.asc(), reports::revision.desc()))
         .select(ReportRow::as_select())
