@@ -38,10 +38,11 @@ pub(crate) fn u32_to_db(column: &'static str, value: u32) -> Result<i32, Storage
 }
 
 /// The start of `<column> IN (SELECT unnest($n))`; the caller binds the array and closes it with
-/// `.sql("))")`. A semi-join against the array runs as one index lookup per element whatever the
-/// table's statistics say, where `<column> = ANY($n)` on a table that has just grown (a month
-/// arriving, statistics not yet refreshed) can be planned as a sequential scan that searches the
-/// array for every row: seen at 24 s for one batch of 2,000 report ids at a million reports.
+/// `.sql("))")`. For the id lists of the less frequent paths: a semi-join at worst scans the
+/// table once, where `<column> = ANY($n)` under statistics that lag behind a grown table can be
+/// planned as a scan searching the array for every row (seen at 24 s for one batch of 2,000
+/// report ids at a million reports). The hot paths look each key up on its own
+/// (`reports::PER_KEY`).
 pub(crate) fn in_array(column_in: &'static str) -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
     diesel::dsl::sql(&format!("{column_in} (SELECT unnest("))
 }

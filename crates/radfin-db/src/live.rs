@@ -55,8 +55,10 @@ pub async fn latest_facts(conn: &mut AsyncPgConnection, report_ids: &[&str]) -> 
         return Ok(Vec::new());
     }
     let rows: Vec<LatestRow> = diesel::sql_query(
-        "SELECT DISTINCT ON (report_id) report_id, revision, period, client_id, run_id, priced_at \
-         FROM ledger_facts WHERE report_id IN (SELECT unnest($1::text[])) ORDER BY report_id, id DESC",
+        // One index lookup per report (see `reports::PER_KEY`).
+        "SELECT f.* FROM (SELECT DISTINCT unnest($1::text[])) AS k(key) CROSS JOIN LATERAL ( \
+             SELECT report_id, revision, period, client_id, run_id, priced_at FROM ledger_facts \
+             WHERE report_id = k.key ORDER BY id DESC LIMIT 1) f",
     )
     .bind::<Array<Text>, _>(report_ids)
     .load(conn)
