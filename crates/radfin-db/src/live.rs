@@ -55,10 +55,12 @@ pub async fn latest_facts(conn: &mut AsyncPgConnection, report_ids: &[&str]) -> 
         return Ok(Vec::new());
     }
     let rows: Vec<LatestRow> = diesel::sql_query(
-        // One index lookup per report (see `reports::PER_KEY`).
+        // One index lookup per report (see `reports::PER_KEY`), in the order of the index
+        // (report_id, revision, id): a report's facts are recorded in ascending revision, so its
+        // latest by id is its latest by (revision, id).
         "SELECT f.* FROM (SELECT DISTINCT unnest($1::text[])) AS k(key) CROSS JOIN LATERAL ( \
              SELECT report_id, revision, period, client_id, run_id, priced_at FROM ledger_facts \
-             WHERE report_id = k.key ORDER BY id DESC LIMIT 1) f",
+             WHERE report_id = k.key ORDER BY revision DESC, id DESC LIMIT 1) f",
     )
     .bind::<Array<Text>, _>(report_ids)
     .load(conn)
