@@ -129,21 +129,13 @@ pub struct CloseTotals {
 }
 
 impl CloseTotals {
-    /// From the margin summary rows of the run, as a close writes them.
-    fn of_margin(rows: &[radfin_db::margin::MarginRow]) -> Self {
-        rows.iter().fold(Self::default(), |t, r| Self {
-            reports: t.reports + u64::try_from(r.reports).unwrap_or_default(),
-            revenue_inr: t.revenue_inr + r.revenue_inr,
-            cogs_inr: t.cogs_inr + r.cogs_inr,
-        })
-    }
-
-    /// From the run's entries summed per client.
-    fn of_clients(rows: &[radfin_db::ledger::ClientTotalsRow]) -> Self {
-        rows.iter().fold(Self::default(), |t, r| Self {
-            reports: t.reports + u64::try_from(r.reports).unwrap_or_default(),
-            revenue_inr: t.revenue_inr + r.revenue_inr,
-            cogs_inr: t.cogs_inr + r.cogs_inr,
+    /// Sums per-row (billable reports, revenue INR, COGS INR): the margin summary rows a close
+    /// writes, or the run's entries summed per client.
+    fn sum(rows: impl Iterator<Item = (i64, Decimal, Decimal)>) -> Self {
+        rows.fold(Self::default(), |t, (reports, revenue_inr, cogs_inr)| Self {
+            reports: t.reports + u64::try_from(reports).unwrap_or_default(),
+            revenue_inr: t.revenue_inr + revenue_inr,
+            cogs_inr: t.cogs_inr + cogs_inr,
         })
     }
 }
@@ -328,8 +320,12 @@ impl Finance {
             if let Some(run_id) = status.close_run_id {
                 let documents = self.run_documents(conn, period, run_id).await?;
                 let held = held_count(conn, period).await?;
-                let totals =
-                    CloseTotals::of_clients(&radfin_db::ledger::summarize_run(conn, period, Some(run_id)).await?);
+                let totals = CloseTotals::sum(
+                    radfin_db::ledger::summarize_run(conn, period, Some(run_id))
+                        .await?
+                        .iter()
+                        .map(|r| (r.reports, r.revenue_inr, r.cogs_inr)),
+                );
                 return Ok(Closed { status, closed_now: false, documents, held, totals });
             }
             let mut stages = Stages::start();
@@ -383,7 +379,13 @@ impl Finance {
             let held = held_count(conn, period).await?;
             stages.mark("read back");
             tracing::info!(%period, run_id, stages = %stages, "period closed");
-            Ok(Closed { status, closed_now: true, documents, held, totals: CloseTotals::of_margin(&margin) })
+            Ok(Closed {
+                status,
+                closed_now: true,
+                documents,
+                held,
+                totals: CloseTotals::sum(margin.iter().map(|r| (r.reports, r.revenue_inr, r.cogs_inr))),
+            })
         })
         .await
     }
