@@ -22,6 +22,7 @@ use rust_decimal::Decimal;
 use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
 
+use crate::fx_feed::{ErrorChain, FeedClient};
 use crate::reference::{EARLIEST_RATE, LATEST_RATE, ReferenceCache};
 
 pub struct PricingApi {
@@ -29,6 +30,8 @@ pub struct PricingApi {
     pub reference: Arc<ReferenceCache>,
     /// Wakes the retry of held reports after a change that may release some.
     pub changed: Arc<Notify>,
+    /// The FX feed, when one is configured (`RADFIN_FX_URL`).
+    pub feed: Option<Arc<FeedClient>>,
 }
 
 /// Who made the call, as the auth layer established it (`anonymous` without authentication).
@@ -255,6 +258,29 @@ fn manual_put_audit(actor: &Principal, rate: &ManualRate, put: &ManualPut) -> Au
         outcome,
         details,
     }
+}
+
+/// The audit row of an on-demand fetch of the FX feed.
+fn fetch_audit(
+    actor: &Principal,
+    feed: &FeedClient,
+    reason: Option<&str>,
+    outcome: AuditOutcome,
+    details: serde_json::Value,
+) -> AuditRecord {
+    AuditRecord {
+        actor: actor.name.clone(),
+        role: actor.role.as_str().to_owned(),
+        action: "FetchFxRates".to_owned(),
+        target: format!("{} feed {}", feed.feed.source, feed.feed.url),
+        reason: reason.map(str::to_owned),
+        outcome,
+        details,
+    }
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 fn client_from(c: &pb::Client) -> Result<ClientProfile, Status> {
@@ -486,6 +512,76 @@ impl PricingService for PricingApi {
                 by.fetched_at.to_rfc3339_opts(SecondsFormat::Micros, true),
             ))),
         }
+    }
+
+    async fn fetch_fx_rates(
+        &self,
+        request: Request<pb::FetchFxRatesRequest>,
+    ) -> Result<Response<pb::FetchFxRatesResponse>, Status> {
+        let actor = actor(&request);
+        let reason = optional(request.get_ref().reason.trim());
+        let Some(feed) = &self.feed else {
+            return Err(Status::failed_precondition(
+                "pricing has no FX feed configured (set RADFIN_FX_URL on the pricing service); put rates by hand \
+                 with PutFxRate (`radfin fx put`)",
+            ));
+        };
+        let rates = match feed.fetch().await {
+            Ok(rates) => rates,
+            Err(e) => {
+                let message = format!("fetching the {} FX feed: {}", feed.feed.source, ErrorChain(&e));
+                let details = serde_json::json!({ "error": message, "retryable": e.is_retryable() });
+                let mut conn = self.conn().await?;
+                radfin_db::audit::record(
+                    &mut conn,
+                    &fetch_audit(&actor, feed, reason.as_deref(), AuditOutcome::Failed, details),
+                )
+                .await
+                .map_err(|e| to_status(&e))?;
+                return Err(if e.is_retryable() {
+                    Status::unavailable(format!("{message}; try again later"))
+                } else {
+                    Status::failed_precondition(message)
+                });
+            }
+        };
+        let (earliest, latest) = (rates.iter().map(|r| r.rate_date).min(), rates.iter().map(|r| r.rate_date).max());
+        // The new rates and the audit row are recorded together, or neither is.
+        let stored = radfin_db::named_transaction_with_retry(
+            &self.pool,
+            "fetch_fx_rates",
+            radfin_db::DEFAULT_TRANSACTION_ATTEMPTS,
+            async |conn| {
+                let stored = radfin_db::fx::insert_rates(conn, &rates).await?;
+                let details = serde_json::json!({
+                    "fetched": rates.len(),
+                    "stored": stored,
+                    "earliest_rate_date": earliest.map(date_text),
+                    "latest_rate_date": latest.map(date_text),
+                });
+                radfin_db::audit::record(
+                    conn,
+                    &fetch_audit(&actor, feed, reason.as_deref(), AuditOutcome::Allowed, details),
+                )
+                .await?;
+                Ok(stored)
+            },
+        )
+        .await
+        .map_err(|e| to_status(&e))?;
+        if stored > 0 {
+            self.reference.invalidate().await;
+            self.changed.notify_one();
+        }
+        tracing::info!(source = %feed.feed.source, fetched = rates.len(), stored, "fx feed fetched on demand");
+        Ok(Response::new(pb::FetchFxRatesResponse {
+            source: feed.feed.source.clone(),
+            url: feed.feed.url.to_string(),
+            fetched: count(rates.len()),
+            stored: count(stored),
+            earliest_rate_date: earliest.map(date_text).unwrap_or_default(),
+            latest_rate_date: latest.map(date_text).unwrap_or_default(),
+        }))
     }
 
     async fn list_fx_rates(

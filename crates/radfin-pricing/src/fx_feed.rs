@@ -242,6 +242,24 @@ impl FeedError {
     }
 }
 
+/// A configured feed with the HTTP client that fetches it: what the schedule and an on-demand
+/// fetch (`FetchFxRates`) share.
+#[derive(Clone, Debug)]
+pub struct FeedClient {
+    pub feed: FxFeed,
+    pub client: reqwest::Client,
+}
+
+impl FeedClient {
+    pub fn new(feed: FxFeed) -> Result<Self, reqwest::Error> {
+        Ok(Self { feed, client: reqwest::Client::builder().build()? })
+    }
+
+    pub async fn fetch(&self) -> Result<Vec<FxRate>, FeedError> {
+        self.feed.fetch(&self.client).await
+    }
+}
+
 /// One configured feed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FxFeed {
@@ -384,7 +402,7 @@ pub async fn run_schedule<F, Fut>(
 }
 
 /// Displays an error with its causes: `a: b: c`.
-struct ErrorChain<'a>(&'a dyn std::error::Error);
+pub struct ErrorChain<'a>(pub &'a dyn std::error::Error);
 
 impl fmt::Display for ErrorChain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

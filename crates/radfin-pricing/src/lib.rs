@@ -170,15 +170,29 @@ pub async fn serve(
         });
     }
     supervisor.spawn("held retry", retry::run(pricer.clone(), changed.clone(), config.hold_retry, stopped.clone()));
-    if let Some(url) = &config.fx_url {
-        let feed = fx_feed::FxFeed::new(url.clone(), config.fx_format, config.fx_source.clone());
+    let feed = match &config.fx_url {
+        Some(url) => Some(Arc::new(fx_feed::FeedClient::new(fx_feed::FxFeed::new(
+            url.clone(),
+            config.fx_format,
+            config.fx_source.clone(),
+        ))?)),
+        None => None,
+    };
+    if let Some(feed) = &feed {
         supervisor.spawn(
             "fx feed",
-            retry::fetch_rates(pool.clone(), feed, config.fx_interval, reference.clone(), changed.clone(), stopped),
+            retry::fetch_rates(
+                pool.clone(),
+                feed.clone(),
+                config.fx_interval,
+                reference.clone(),
+                changed.clone(),
+                stopped,
+            ),
         );
     }
 
-    let api = PricingApi { pool, reference, changed };
+    let api = PricingApi { pool, reference, changed, feed };
     let routes = tonic::service::Routes::new(PricingServiceServer::new(api));
     supervisor.serve(listener, routes, &[SERVICE_NAME], auth, shutdown).await
 }

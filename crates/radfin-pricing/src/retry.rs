@@ -9,7 +9,7 @@ use radfin_db::held::{HeldFilter, HeldStatus};
 use radfin_service::shutdown::Shutdown;
 use tokio::sync::Notify;
 
-use crate::fx_feed::FxFeed;
+use crate::fx_feed::FeedClient;
 use crate::pricer::{Pricer, Target};
 use crate::reference::ReferenceCache;
 
@@ -139,13 +139,12 @@ pub async fn sample_held(pool: Pool, shutdown: Shutdown) -> anyhow::Result<()> {
 /// for them.
 pub async fn fetch_rates(
     pool: Pool,
-    feed: FxFeed,
+    feed: Arc<FeedClient>,
     interval: Duration,
     reference: Arc<ReferenceCache>,
     changed: Arc<Notify>,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder().build()?;
     let sink = |rates: Vec<radfin_domain::fx::FxRate>| {
         let (pool, reference, changed) = (pool.clone(), reference.clone(), changed.clone());
         async move {
@@ -160,7 +159,7 @@ pub async fn fetch_rates(
             }
         }
     };
-    crate::fx_feed::run_schedule(&feed, &client, interval, sink, shutdown).await;
+    crate::fx_feed::run_schedule(&feed.feed, &feed.client, interval, sink, shutdown).await;
     Ok(())
 }
 

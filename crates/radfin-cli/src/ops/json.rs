@@ -27,8 +27,8 @@ use radfin_proto::ledger::v1::{
     VerifyAuditLogResponse,
 };
 use radfin_proto::pricing::v1::{
-    Client, FxRate, HeldReport, ListClientsResponse, ListFxRatesResponse, ListHeldReportsResponse,
-    ListProvidersResponse, ListRuleVersionsResponse, Provider, PutFxRateResponse, RuleVersion,
+    Client, FetchFxRatesResponse, FxRate, HeldReport, ListClientsResponse, ListFxRatesResponse,
+    ListHeldReportsResponse, ListProvidersResponse, ListRuleVersionsResponse, Provider, PutFxRateResponse, RuleVersion,
 };
 use serde_json::{Map, Value};
 
@@ -174,6 +174,7 @@ messages! {
     ListRuleVersionsResponse { versions }
     FxRate { rate_date, currency, inr_per_unit, source, fetched_at, in_effect }
     PutFxRateResponse { inserted }
+    FetchFxRatesResponse { source, url, fetched, stored, earliest_rate_date, latest_rate_date }
     ListFxRatesResponse { rates }
     HeldReport { report_id, revision, client_id, provider_id, period, status, reason, held_at }
     ListHeldReportsResponse { reports }

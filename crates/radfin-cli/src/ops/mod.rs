@@ -442,8 +442,7 @@ pub enum Command {
     Rules(reference::RulesCommand),
     /// Providers and clients (every profile version); `parties put FILE` adds versions.
     Parties(reference::PartiesArgs),
-    /// FX rates: put by hand, list. (No `fx fetch`: pricing fetches from its feed, RADFIN_FX_URL,
-    /// on its schedule, and has no RPC to fetch now.)
+    /// FX rates: put by hand, list, fetch the feed now.
     #[command(subcommand)]
     Fx(reference::FxCommand),
     /// Invoices: list, show, pdf.

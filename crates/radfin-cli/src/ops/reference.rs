@@ -8,14 +8,14 @@ use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressDrawTarget};
 use radfin_domain::party::{ClientProfile, ProviderProfile};
 use radfin_proto::pricing::v1::{
-    Client, GetRuleVersionRequest, ListClientsRequest, ListFxRatesRequest, ListProvidersRequest,
+    Client, FetchFxRatesRequest, GetRuleVersionRequest, ListClientsRequest, ListFxRatesRequest, ListProvidersRequest,
     ListRuleVersionsRequest, Provider, PutClientRequest, PutClientRulesRequest, PutFxRateRequest, PutProviderRequest,
     PutProviderRulesRequest, RuleVersion,
 };
 use serde::Deserialize;
 
 use super::json::grade;
-use super::{CliError, Ctx, Rpc, exit, positive_decimal, read_input, required};
+use super::{CliError, Ctx, Rpc, exit, positive_decimal, read_input, required, spinner};
 use crate::table::{self, or_dash};
 
 // ---------------------------------------------------------------------------------------------
@@ -353,8 +353,6 @@ pub async fn parties(ctx: &Ctx, args: PartiesArgs, out: &mut dyn Write) -> Resul
 // ---------------------------------------------------------------------------------------------
 // fx
 
-// Rates are fetched by pricing's own feed (RADFIN_FX_URL) on its schedule; pricing has no RPC to
-// fetch on demand, so there is no `fx fetch`.
 #[derive(clap::Subcommand, Debug)]
 pub enum FxCommand {
     /// Record a rate by hand (source MANUAL, audited with the reason): one rate, or every rate of
@@ -375,6 +373,13 @@ pub enum FxCommand {
         /// Why the rate is put by hand (kept in the audit log).
         #[arg(long)]
         reason: String,
+    },
+    /// Fetch pricing's FX feed (RADFIN_FX_URL) now instead of at its next scheduled fetch; the
+    /// rates not stored yet are stored and reports waiting for them are priced (role finance).
+    Fetch {
+        /// Why the feed is fetched out of its schedule (kept in the audit log).
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Stored rates, with the one in effect for each date and currency marked.
     List {
@@ -464,6 +469,31 @@ pub async fn fx(ctx: &Ctx, cmd: FxCommand, out: &mut dyn Write) -> Result<(), Cl
                     )
                 }),
             }
+        }
+        FxCommand::Fetch { reason } => {
+            let bar = spinner("fetching the FX feed".to_owned());
+            let response = ctx
+                .pricing()
+                .await?
+                .fetch_fx_rates(FetchFxRatesRequest { reason: reason.unwrap_or_default() })
+                .await
+                .rpc(&ctx.pricing, "FetchFxRates");
+            bar.finish_and_clear();
+            let response = response?;
+            ctx.emit(out, &response, |out| {
+                writeln!(
+                    out,
+                    "{} feed {}: {} rates fetched, {} new",
+                    response.source, response.url, response.fetched, response.stored
+                )?;
+                if !response.earliest_rate_date.is_empty() {
+                    writeln!(out, "rate dates {} to {}", response.earliest_rate_date, response.latest_rate_date)?;
+                }
+                if response.stored > 0 {
+                    writeln!(out, "reports waiting for these rates are priced")?;
+                }
+                Ok(())
+            })
         }
         FxCommand::List { currency, from, to } => {
             let request = ListFxRatesRequest {

@@ -150,7 +150,11 @@ fn reference_data() {
         usage_error(&["fx", "put", "USD", "2026-01-02", "83.1"]),
         clap::error::ErrorKind::MissingRequiredArgument
     );
-    assert_eq!(usage_error(&["fx", "fetch"]), clap::error::ErrorKind::InvalidSubcommand);
+    assert!(matches!(ops(&["fx", "fetch"]), Command::Fx(reference::FxCommand::Fetch { reason: None })));
+    assert!(matches!(
+        ops(&["fx", "fetch", "--reason", "the ECB published late"]),
+        Command::Fx(reference::FxCommand::Fetch { reason: Some(_) })
+    ));
     assert!(matches!(ops(&["fx", "list", "--currency", "usd"]), Command::Fx(reference::FxCommand::List { .. })));
 }
 

@@ -129,6 +129,10 @@ async fn the_cli_drives_the_services() {
     assert_eq!(parties["providers"][0]["grade"].as_str().map(str::len).map(|n| n > 0), Some(true));
     let usd = ok(&stack, &["fx", "list", "--currency", "USD", "--from", "2026-11-01", "--output", "json"]).await.json();
     assert!(usd["rates"].as_array().is_some_and(|r| !r.is_empty() && r.iter().all(|x| x["currency"] == "USD")));
+    // This stack's pricing has no feed: `fx fetch` is refused (exit 4) and says what to do.
+    let no_feed = radfin(&stack, &["fx", "fetch", "--reason", "the ECB published late"]).await;
+    assert_eq!(no_feed.code, 4, "{}", no_feed.stderr);
+    assert!(no_feed.stderr.contains("RADFIN_FX_URL"), "{}", no_feed.stderr);
     let table = ok(&stack, &["parties"]).await;
     assert!(table.stdout.contains("HOSP-002") && table.stdout.contains("RAD-001"));
 

@@ -60,3 +60,94 @@ async fn rates_fetched_from_an_ecb_feed_price_foreign_currency_revenue() {
     assert_eq!((rates[0].inr_per_unit.as_str(), rates[0].source.as_str()), ("112.138728", "ECB"));
     stack.stop().await.unwrap();
 }
+
+/// `FetchFxRates` (`radfin fx fetch`): the feed fetched now rather than at its next scheduled
+/// fetch; new rates stored once, the call audited, and a feed that fails refused with its cause.
+#[tokio::test]
+async fn the_feed_fetched_on_demand_stores_its_new_rates_once_and_is_audited() {
+    use radfin_proto::pricing::v1::{FetchFxRatesRequest, ListFxRatesRequest};
+    let feed = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/eurofxref-daily.xml"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(ECB_DAILY))
+        .mount(&feed)
+        .await;
+    let url = format!("{}/eurofxref-daily.xml", feed.uri()).parse().unwrap();
+    // The schedule fetches once at start, then not again within the test (hourly).
+    let stack = Stack::start_with(|c| c.fx_url = Some(url)).await.unwrap();
+    let mut p = stack.pricing_client().await.unwrap();
+    let gbp = |date: &'static str| ListFxRatesRequest { currency: "GBP".into(), from: date.into(), to: date.into() };
+    eventually("the scheduled fetch", || {
+        let mut p = p.clone();
+        async move { (!p.list_fx_rates(gbp("2026-10-09")).await.ok()?.into_inner().rates.is_empty()).then_some(()) }
+    })
+    .await;
+
+    // The feed publishes the next day; the operator does not wait for the schedule.
+    feed.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/eurofxref-daily.xml"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(ECB_DAILY.replace("2026-10-09", "2026-10-12")))
+        .mount(&feed)
+        .await;
+    let reason = FetchFxRatesRequest { reason: "the ECB published after the hourly fetch".into() };
+    let first = p.fetch_fx_rates(reason.clone()).await.unwrap().into_inner();
+    // USD, JPY, GBP and EUR itself, each in INR; INR is the base.
+    assert_eq!(
+        (
+            first.source.as_str(),
+            first.fetched,
+            first.stored,
+            first.earliest_rate_date.as_str(),
+            first.latest_rate_date.as_str()
+        ),
+        ("ECB", 4, 4, "2026-10-12", "2026-10-12")
+    );
+    assert!(first.url.ends_with("/eurofxref-daily.xml"), "{}", first.url);
+    let rates = p.list_fx_rates(gbp("2026-10-12")).await.unwrap().into_inner().rates;
+    assert_eq!((rates.len(), rates[0].inr_per_unit.as_str(), rates[0].source.as_str()), (1, "112.138728", "ECB"));
+    let again = p.fetch_fx_rates(FetchFxRatesRequest::default()).await.unwrap().into_inner();
+    assert_eq!((again.fetched, again.stored), (4, 0), "the same answer stores nothing twice");
+
+    // A feed answering with an error is refused, names its cause, and the attempt is audited.
+    feed.reset().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(503)).mount(&feed).await;
+    let refused = p.fetch_fx_rates(reason.clone()).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    assert!(refused.message().contains("503"), "{}", refused.message());
+
+    let mut l = stack.ledger_client().await.unwrap();
+    let audit = l
+        .list_audit_events(radfin_proto::ledger::v1::ListAuditEventsRequest { limit: 20 })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let fetches: Vec<(&str, &str)> =
+        audit.iter().filter(|e| e.action == "FetchFxRates").map(|e| (e.outcome.as_str(), e.reason.as_str())).collect();
+    assert_eq!(
+        fetches,
+        [
+            ("FAILED", "the ECB published after the hourly fetch"),
+            ("ALLOWED", ""),
+            ("ALLOWED", "the ECB published after the hourly fetch")
+        ],
+        "newest first"
+    );
+    assert!(audit.iter().all(|e| e.action != "FetchFxRates" || e.target.starts_with("ECB feed http://127.0.0.1:")));
+    stack.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn fetching_without_a_configured_feed_says_how_to_put_rates_instead() {
+    let stack = Stack::start().await.unwrap();
+    let mut p = stack.pricing_client().await.unwrap();
+    let refused = p.fetch_fx_rates(radfin_proto::pricing::v1::FetchFxRatesRequest::default()).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("RADFIN_FX_URL") && refused.message().contains("radfin fx put"),
+        "{}",
+        refused.message()
+    );
+    stack.stop().await.unwrap();
+}

@@ -93,6 +93,7 @@ pub const POLICY: &[(&str, Role)] = &[
     ("/radfin.pricing.v1.PricingService/PutProviderRules", Role::Finance),
     ("/radfin.pricing.v1.PricingService/PutClientRules", Role::Finance),
     ("/radfin.pricing.v1.PricingService/PutFxRate", Role::Finance),
+    ("/radfin.pricing.v1.PricingService/FetchFxRates", Role::Finance),
     ("/radfin.pricing.v1.PricingService/ListProviders", Role::Viewer),
     ("/radfin.pricing.v1.PricingService/GetProvider", Role::Viewer),
     ("/radfin.pricing.v1.PricingService/ListClients", Role::Viewer),
