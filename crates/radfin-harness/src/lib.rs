@@ -35,12 +35,21 @@ pub fn nats_url() -> String {
 }
 
 /// Polls `f` until it yields `Some`, for at most 30 s (a panic naming `what` after that).
-pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    eventually_within(what, Duration::from_secs(30), f).await
+}
+
+/// [`eventually`] with a limit of `within`.
+pub async fn eventually_within<T, F, Fut>(what: &str, within: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
     loop {
         if let Some(v) = f().await {
             return v;

@@ -22,16 +22,27 @@ const ECB_DAILY: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
   </Cube>
 </gesmes:Envelope>"#;
 
-#[tokio::test]
-async fn rates_fetched_from_an_ecb_feed_price_foreign_currency_revenue() {
+/// A feed on 127.0.0.1 serving [`ECB_DAILY`], and a stack whose pricing fetches it.
+async fn stack_with_feed() -> (MockServer, Stack) {
     let feed = MockServer::start().await;
+    serve(&feed, ECB_DAILY.to_owned()).await;
+    let url = format!("{}/eurofxref-daily.xml", feed.uri()).parse().unwrap();
+    (feed, Stack::start_with(|c| c.fx_url = Some(url)).await.unwrap())
+}
+
+/// The feed answers `body` from now on.
+async fn serve(feed: &MockServer, body: String) {
+    feed.reset().await;
     Mock::given(method("GET"))
         .and(path("/eurofxref-daily.xml"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(ECB_DAILY))
-        .mount(&feed)
+        .respond_with(ResponseTemplate::new(200).set_body_string(body))
+        .mount(feed)
         .await;
-    let url = format!("{}/eurofxref-daily.xml", feed.uri()).parse().unwrap();
-    let stack = Stack::start_with(|c| c.fx_url = Some(url)).await.unwrap();
+}
+
+#[tokio::test]
+async fn rates_fetched_from_an_ecb_feed_price_foreign_currency_revenue() {
+    let (_feed, stack) = stack_with_feed().await;
     setup(&stack).await;
     let mut ingest = stack.ingest_client().await.unwrap();
     ingest.submit_report(SubmitReportRequest { report: Some(night_mri("RPT-ECB", "HOSP-USD")) }).await.unwrap();
@@ -66,15 +77,8 @@ async fn rates_fetched_from_an_ecb_feed_price_foreign_currency_revenue() {
 #[tokio::test]
 async fn the_feed_fetched_on_demand_stores_its_new_rates_once_and_is_audited() {
     use radfin_proto::pricing::v1::{FetchFxRatesRequest, ListFxRatesRequest};
-    let feed = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/eurofxref-daily.xml"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(ECB_DAILY))
-        .mount(&feed)
-        .await;
-    let url = format!("{}/eurofxref-daily.xml", feed.uri()).parse().unwrap();
     // The schedule fetches once at start, then not again within the test (hourly).
-    let stack = Stack::start_with(|c| c.fx_url = Some(url)).await.unwrap();
+    let (feed, stack) = stack_with_feed().await;
     let mut p = stack.pricing_client().await.unwrap();
     let gbp = |date: &'static str| ListFxRatesRequest { currency: "GBP".into(), from: date.into(), to: date.into() };
     eventually("the scheduled fetch", || {
@@ -84,12 +88,7 @@ async fn the_feed_fetched_on_demand_stores_its_new_rates_once_and_is_audited() {
     .await;
 
     // The feed publishes the next day; the operator does not wait for the schedule.
-    feed.reset().await;
-    Mock::given(method("GET"))
-        .and(path("/eurofxref-daily.xml"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(ECB_DAILY.replace("2026-10-09", "2026-10-12")))
-        .mount(&feed)
-        .await;
+    serve(&feed, ECB_DAILY.replace("2026-10-09", "2026-10-12")).await;
     let reason = FetchFxRatesRequest { reason: "the ECB published after the hourly fetch".into() };
     let first = p.fetch_fx_rates(reason.clone()).await.unwrap().into_inner();
     // USD, JPY, GBP and EUR itself, each in INR; INR is the base.
